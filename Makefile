@@ -1,0 +1,46 @@
+# callfix — see README.md. Every target works on a fresh machine with Go 1.26.
+GO        ?= go
+BIN       := bin/callfix
+PKGS      := ./...
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X github.com/callfix/callfix/internal/version.Version=$(VERSION)
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME  ?= 2m
+# Brief fuzzing inside `make test`; long runs belong to `make fuzz`.
+TESTFUZZTIME ?= 3s
+
+.PHONY: all build test test-unit test-fuzz bench fuzz lint vet clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/callfix
+
+## test: vet, unit and end-to-end tests under the race detector, then each fuzz target briefly.
+test: vet test-unit test-fuzz
+
+vet:
+	$(GO) vet $(PKGS)
+
+test-unit:
+	$(GO) test -race -count=1 $(PKGS)
+
+test-fuzz:
+	@for t in $$($(GO) test -list 'Fuzz.*' ./rewrite | grep ^Fuzz); do \
+		echo "fuzz $$t ($(TESTFUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(TESTFUZZTIME) ./rewrite || exit 1; \
+	done
+
+## fuzz: every fuzz target for FUZZTIME each (default 2m).
+fuzz:
+	@$(MAKE) test-fuzz TESTFUZZTIME=$(FUZZTIME)
+
+## bench: Go benchmarks of the hot paths (see docs/BENCHMARKS.md).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./rewrite
+
+lint: vet
+	$(GO) run $(STATICCHECK) $(PKGS)
+
+clean:
+	rm -rf bin

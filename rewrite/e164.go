@@ -1,0 +1,99 @@
+package rewrite
+
+import (
+	"sync"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// possibleLengths[cc] has bit L set when phonenumbers says a national
+// significant number of L digits is possible for country calling code cc.
+// It lets the engine accept an already-canonical +E.164 number with a table
+// lookup instead of a parse, so that a body with nothing to fix costs no
+// allocation. The table is built from phonenumbers itself (see
+// buildPossibleLengths), so both paths agree; a test holds them together.
+var (
+	possibleOnce    sync.Once
+	possibleLengths [1000]uint32
+)
+
+func buildPossibleLengths() {
+	var num phonenumbers.PhoneNumber
+	for cc := range phonenumbers.GetSupportedCallingCodes() {
+		if cc <= 0 || cc >= len(possibleLengths) {
+			continue
+		}
+		var mask uint32
+		nsn := uint64(1)
+		for l := 1; l <= 17; l++ {
+			num.Reset()
+			code, national := int32(cc), nsn
+			num.CountryCode = &code
+			num.NationalNumber = &national
+			if phonenumbers.IsPossibleNumberWithReason(&num) == phonenumbers.IS_POSSIBLE {
+				mask |= 1 << l
+			}
+			nsn *= 10
+		}
+		possibleLengths[cc] = mask
+	}
+}
+
+// canonicalE164 reports whether d, the digits after a "+", is an E.164
+// number that phonenumbers would accept at level possible: only digits, a
+// country calling code that exists, and a national number of a possible
+// length.
+func canonicalE164(d string) bool {
+	if len(d) < 3 || len(d) > maxDigits || d[0] == '0' || !isDigits(d, 3, maxDigits) {
+		return false
+	}
+	possibleOnce.Do(buildPossibleLengths)
+	cc := 0
+	for i := 0; i < 3; i++ {
+		cc = cc*10 + int(d[i]-'0')
+		if mask := possibleLengths[cc]; mask != 0 {
+			// Calling codes are prefix-free: the first that exists is the one.
+			l := len(d) - i - 1
+			return l <= 17 && mask&(1<<l) != 0
+		}
+	}
+	return false
+}
+
+// regionOf returns the main region of the calling code that starts d, the
+// digits of an E.164 number after its "+", or "" when there is none.
+func regionOf(d string) string {
+	cc := 0
+	for i := 0; i < 3 && i < len(d); i++ {
+		cc = cc*10 + int(d[i]-'0')
+		if r := phonenumbers.GetRegionCodeForCountryCode(cc); r != phonenumbers.UNKNOWN_REGION {
+			return r
+		}
+	}
+	return ""
+}
+
+// knownRegion reports whether country is an ISO 3166 alpha-2 region that
+// phonenumbers has metadata for, such as "US" or "GB".
+func knownRegion(country string) bool {
+	return phonenumbers.GetSupportedRegions()[country]
+}
+
+// KnownCountry reports whether country is an ISO 3166 alpha-2 code (upper
+// case) that phonenumbers has a numbering plan for. Configuration uses it to
+// refuse a country that callfix could never use.
+func KnownCountry(country string) bool { return knownRegion(country) }
+
+// Warm loads what phonenumbers needs to read numbers of country (its
+// compiled patterns are built on first use) and builds the engine's own
+// tables, so that the first request is not slower than the rest. Call it
+// once at start-up for each configured country.
+func Warm(country string) {
+	possibleOnce.Do(buildPossibleLengths)
+	if ex := phonenumbers.GetExampleNumber(country); ex != nil {
+		national := phonenumbers.Format(ex, phonenumbers.NATIONAL)
+		Normalize(FormatAddress, national, country, LevelValid)
+		Normalize(FormatAddress, phonenumbers.Format(ex, phonenumbers.INTERNATIONAL)+" x12", country, LevelValid)
+	}
+	Normalize(FormatAddress, "tel:+1 555 123 4567", country, LevelPossible)
+}
