@@ -15,6 +15,7 @@ import (
 var (
 	possibleOnce    sync.Once
 	possibleLengths [1000]uint32
+	mainRegion      [1000]string // the main region of each calling code
 )
 
 func buildPossibleLengths() {
@@ -36,6 +37,7 @@ func buildPossibleLengths() {
 			nsn *= 10
 		}
 		possibleLengths[cc] = mask
+		mainRegion[cc] = phonenumbers.GetRegionCodeForCountryCode(cc)
 	}
 }
 
@@ -63,10 +65,11 @@ func canonicalE164(d string) bool {
 // regionOf returns the main region of the calling code that starts d, the
 // digits of an E.164 number after its "+", or "" when there is none.
 func regionOf(d string) string {
+	possibleOnce.Do(buildPossibleLengths)
 	cc := 0
-	for i := 0; i < 3 && i < len(d); i++ {
+	for i := 0; i < 3 && i < len(d) && d[i] >= '0' && d[i] <= '9'; i++ {
 		cc = cc*10 + int(d[i]-'0')
-		if r := phonenumbers.GetRegionCodeForCountryCode(cc); r != phonenumbers.UNKNOWN_REGION {
+		if r := mainRegion[cc]; r != "" && r != phonenumbers.UNKNOWN_REGION {
 			return r
 		}
 	}

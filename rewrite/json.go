@@ -1,6 +1,7 @@
 package rewrite
 
 import (
+	"encoding/binary"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -99,7 +100,6 @@ type hit struct {
 // on the way, records the values at the paths of a compiled tree.
 type walker struct {
 	data  []byte
-	pos   int
 	depth int
 	idx   [maxArrayDepth]int32
 	nidx  int
@@ -109,19 +109,19 @@ type walker struct {
 
 // walk inspects the whole document. It returns SkipNone for an object.
 func (w *walker) walk(root *node) Skip {
-	w.ws()
-	if w.pos == len(w.data) {
+	data := w.data
+	i := skipWS(data, 0)
+	if i == len(data) {
 		return SkipEmpty
 	}
-	isObject := w.data[w.pos] == '{'
+	isObject := data[i] == '{'
 	if !isObject {
 		root = nil
 	}
-	if !w.value(root) {
+	if i = w.value(root, i); i < 0 {
 		return w.fail
 	}
-	w.ws()
-	if w.pos != len(w.data) {
+	if i = skipWS(data, i); i != len(data) {
 		return SkipNotJSON
 	}
 	if !isObject {
@@ -130,137 +130,137 @@ func (w *walker) walk(root *node) Skip {
 	return SkipNone
 }
 
-func (w *walker) ws() {
-	for w.pos < len(w.data) {
-		switch w.data[w.pos] {
-		case ' ', '\t', '\n', '\r':
-			w.pos++
-		default:
-			return
-		}
+var isSpace = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
+
+func skipWS(data []byte, i int) int {
+	for i < len(data) && isSpace[data[i]] {
+		i++
 	}
+	return i
 }
 
-// bad records why the document is not JSON: truncated when the error is
-// running out of input.
-func (w *walker) bad() bool {
-	if w.pos >= len(w.data) {
+// bad records why the document is not JSON, truncated when the error is
+// running out of input at i, and returns -1.
+func (w *walker) bad(i int) int {
+	if i >= len(w.data) {
 		w.fail = SkipTruncated
 	} else {
 		w.fail = SkipNotJSON
 	}
-	return false
+	return -1
 }
 
-func (w *walker) value(n *node) bool {
-	if w.pos >= len(w.data) {
-		return w.bad()
+// The parsing methods take the position of what they parse and return the
+// position after it, or -1 when the document is not JSON (w.fail says why).
+// Positions live in registers rather than in the walker: this is the hot
+// loop of every intercepted request.
+
+func (w *walker) value(n *node, i int) int {
+	data := w.data
+	if i >= len(data) {
+		return w.bad(i)
 	}
-	switch c := w.data[w.pos]; {
-	case c == '{':
-		return w.object(n)
-	case c == '[':
-		return w.array(n)
-	case c == '"':
-		start := w.pos
-		esc, ok := w.str()
-		if ok && n != nil && n.field != nil {
-			w.record(n.field, start, false, esc)
+	switch c := data[i]; c {
+	case '"':
+		j, esc := w.str(i)
+		if j >= 0 && n != nil && n.field != nil {
+			w.record(n.field, i, j, false, esc)
 		}
-		return ok
-	case c == '-' || c >= '0' && c <= '9':
-		start := w.pos
-		ok := w.number()
-		if ok && n != nil && n.field != nil {
-			w.record(n.field, start, true, false)
+		return j
+	case '{':
+		return w.object(n, i)
+	case '[':
+		return w.array(n, i)
+	case 't':
+		return w.literal(i, "true")
+	case 'f':
+		return w.literal(i, "false")
+	case 'n':
+		return w.literal(i, "null")
+	default:
+		if c == '-' || c >= '0' && c <= '9' {
+			j := w.number(i)
+			if j >= 0 && n != nil && n.field != nil {
+				w.record(n.field, i, j, true, false)
+			}
+			return j
 		}
-		return ok
-	case c == 't':
-		return w.literal("true")
-	case c == 'f':
-		return w.literal("false")
-	case c == 'n':
-		return w.literal("null")
 	}
-	return w.bad()
+	return w.bad(i)
 }
 
-func (w *walker) record(f *field, start int, number, esc bool) {
-	w.hits = append(w.hits, hit{start: start, end: w.pos, field: f, idx: w.idx, number: number, escaped: esc})
+func (w *walker) record(f *field, start, end int, number, esc bool) {
+	w.hits = append(w.hits, hit{start: start, end: end, field: f, idx: w.idx, number: number, escaped: esc})
 }
 
-func (w *walker) literal(lit string) bool {
-	for i := 0; i < len(lit); i++ {
-		if w.pos >= len(w.data) || w.data[w.pos] != lit[i] {
-			return w.bad()
+func (w *walker) literal(i int, lit string) int {
+	data := w.data
+	for k := 0; k < len(lit); k++ {
+		if i >= len(data) || data[i] != lit[k] {
+			return w.bad(i)
 		}
-		w.pos++
+		i++
 	}
-	return true
+	return i
 }
 
-func (w *walker) object(n *node) bool {
+func (w *walker) object(n *node, i int) int {
 	if w.depth++; w.depth > maxNesting {
 		w.fail = SkipNotJSON
-		return false
+		return -1
 	}
-	w.pos++ // {
-	w.ws()
-	if w.pos < len(w.data) && w.data[w.pos] == '}' {
-		w.pos++
+	data := w.data
+	i = skipWS(data, i+1)
+	if i < len(data) && data[i] == '}' {
 		w.depth--
-		return true
+		return i + 1
 	}
 	for {
-		if w.pos >= len(w.data) || w.data[w.pos] != '"' {
-			return w.bad()
+		if i >= len(data) || data[i] != '"' {
+			return w.bad(i)
 		}
-		ks := w.pos
-		esc, ok := w.str()
-		if !ok {
-			return false
+		ks := i
+		j, esc := w.str(i)
+		if j < 0 {
+			return -1
 		}
 		var child *node
 		if n != nil {
-			key := w.data[ks+1 : w.pos-1]
+			key := data[ks+1 : j-1]
 			if esc {
 				key = unescape(nil, key)
 			}
 			child = n.child(key)
 		}
-		w.ws()
-		if w.pos >= len(w.data) || w.data[w.pos] != ':' {
-			return w.bad()
+		i = skipWS(data, j)
+		if i >= len(data) || data[i] != ':' {
+			return w.bad(i)
 		}
-		w.pos++
-		w.ws()
-		if !w.value(child) {
-			return false
+		if i = w.value(child, skipWS(data, i+1)); i < 0 {
+			return -1
 		}
-		w.ws()
-		if w.pos >= len(w.data) {
-			return w.bad()
+		i = skipWS(data, i)
+		if i >= len(data) {
+			return w.bad(i)
 		}
-		switch w.data[w.pos] {
+		switch data[i] {
 		case ',':
-			w.pos++
-			w.ws()
+			i = skipWS(data, i+1)
 		case '}':
-			w.pos++
 			w.depth--
-			return true
+			return i + 1
 		default:
-			return w.bad()
+			return w.bad(i)
 		}
 	}
 }
 
-func (w *walker) array(n *node) bool {
+func (w *walker) array(n *node, i int) int {
 	if w.depth++; w.depth > maxNesting {
 		w.fail = SkipNotJSON
-		return false
+		return -1
 	}
-	w.pos++ // [
+	data := w.data
 	var elem *node
 	if n != nil {
 		elem = n.elem
@@ -269,30 +269,29 @@ func (w *walker) array(n *node) bool {
 		w.idx[w.nidx] = 0
 		w.nidx++
 	}
-	w.ws()
-	if w.pos < len(w.data) && w.data[w.pos] == ']' {
-		w.pos++
+	i = skipWS(data, i+1)
+	if i < len(data) && data[i] == ']' {
+		i++
 	} else {
-		for i := int32(0); ; i++ {
+		for k := int32(0); ; k++ {
 			if elem != nil {
-				w.idx[w.nidx-1] = i
+				w.idx[w.nidx-1] = k
 			}
-			if !w.value(elem) {
-				return false
+			if i = w.value(elem, i); i < 0 {
+				return -1
 			}
-			w.ws()
-			if w.pos >= len(w.data) {
-				return w.bad()
+			i = skipWS(data, i)
+			if i >= len(data) {
+				return w.bad(i)
 			}
-			if c := w.data[w.pos]; c == ',' {
-				w.pos++
-				w.ws()
+			if c := data[i]; c == ',' {
+				i = skipWS(data, i+1)
 				continue
 			} else if c == ']' {
-				w.pos++
+				i++
 				break
 			}
-			return w.bad()
+			return w.bad(i)
 		}
 	}
 	if elem != nil {
@@ -300,93 +299,122 @@ func (w *walker) array(n *node) bool {
 		w.idx[w.nidx] = 0
 	}
 	w.depth--
-	return true
+	return i
 }
 
-// str consumes a string starting at its opening quote and reports whether
+// str consumes the string whose opening quote is at i and reports whether
 // it holds escapes.
-func (w *walker) str() (escaped, ok bool) {
-	w.pos++
-	for w.pos < len(w.data) {
-		c := w.data[w.pos]
-		switch {
-		case c == '"':
-			w.pos++
-			return escaped, true
-		case c == '\\':
+func (w *walker) str(i int) (int, bool) {
+	data := w.data
+	escaped := false
+	i++
+	for {
+		// Skip 8 plain bytes at a time: much of a body is string content.
+		for i+8 <= len(data) && !specialIn(binary.LittleEndian.Uint64(data[i:])) {
+			i += 8
+		}
+		for i < len(data) && plain[data[i]] {
+			i++
+		}
+		if i >= len(data) {
+			return w.bad(i), escaped
+		}
+		switch data[i] {
+		case '"':
+			return i + 1, escaped
+		case '\\':
 			escaped = true
-			w.pos++
-			if w.pos >= len(w.data) {
-				return escaped, w.bad()
+			i++
+			if i >= len(data) {
+				return w.bad(i), escaped
 			}
-			switch w.data[w.pos] {
+			switch data[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				w.pos++
+				i++
 			case 'u':
-				w.pos++
-				for i := 0; i < 4; i++ {
-					if w.pos >= len(w.data) {
-						return escaped, w.bad()
+				i++
+				for k := 0; k < 4; k++ {
+					if i >= len(data) || !isHex(data[i]) {
+						return w.bad(i), escaped
 					}
-					if !isHex(w.data[w.pos]) {
-						return escaped, w.bad()
-					}
-					w.pos++
+					i++
 				}
 			default:
-				return escaped, w.bad()
+				return w.bad(i), escaped
 			}
-		case c < 0x20:
-			return escaped, w.bad()
-		default:
-			w.pos++
+		default: // a control character
+			return w.bad(i), escaped
 		}
 	}
-	return escaped, w.bad()
+}
+
+// plain[c] is true for the bytes a JSON string holds with no attention:
+// not a quote, not a backslash, not a control character.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// specialIn reports whether any of the 8 bytes in x is a quote, a backslash
+// or below 0x20 (the classic SWAR tests: a byte is zero after XOR with the
+// character it is compared to; a byte is below n when subtracting n borrows).
+func specialIn(x uint64) bool {
+	q := x ^ (lsb * '"')
+	b := x ^ (lsb * '\\')
+	return ((q-lsb)&^q|(b-lsb)&^b|(x-lsb*0x20)&^x)&msb != 0
 }
 
 func isHex(c byte) bool { return c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'f' }
 
-func (w *walker) digits() int {
-	n := 0
-	for w.pos < len(w.data) && w.data[w.pos] >= '0' && w.data[w.pos] <= '9' {
-		w.pos++
-		n++
+func digitsAt(data []byte, i int) int {
+	for i < len(data) && data[i] >= '0' && data[i] <= '9' {
+		i++
 	}
-	return n
+	return i
 }
 
-func (w *walker) number() bool {
-	if w.data[w.pos] == '-' {
-		w.pos++
+func (w *walker) number(i int) int {
+	data := w.data
+	if data[i] == '-' {
+		i++
 	}
-	if w.pos >= len(w.data) {
-		return w.bad()
+	if i >= len(data) {
+		return w.bad(i)
 	}
-	switch c := w.data[w.pos]; {
+	switch c := data[i]; {
 	case c == '0':
-		w.pos++
+		i++
 	case c >= '1' && c <= '9':
-		w.digits()
+		i = digitsAt(data, i)
 	default:
-		return w.bad()
+		return w.bad(i)
 	}
-	if w.pos < len(w.data) && w.data[w.pos] == '.' {
-		w.pos++
-		if w.digits() == 0 {
-			return w.bad()
+	if i < len(data) && data[i] == '.' {
+		j := digitsAt(data, i+1)
+		if j == i+1 {
+			return w.bad(j)
 		}
+		i = j
 	}
-	if w.pos < len(w.data) && w.data[w.pos]|0x20 == 'e' {
-		w.pos++
-		if w.pos < len(w.data) && (w.data[w.pos] == '+' || w.data[w.pos] == '-') {
-			w.pos++
+	if i < len(data) && data[i]|0x20 == 'e' {
+		i++
+		if i < len(data) && (data[i] == '+' || data[i] == '-') {
+			i++
 		}
-		if w.digits() == 0 {
-			return w.bad()
+		j := digitsAt(data, i)
+		if j == i {
+			return w.bad(j)
 		}
+		i = j
 	}
-	return true
+	return i
 }
 
 // unescape appends the value of the JSON string content s (no quotes) to
@@ -461,6 +489,11 @@ func hex4(s []byte) rune {
 // appendQuoted appends s as a JSON string. It escapes what JSON requires
 // (quote, backslash, control characters) and nothing else.
 func appendQuoted(dst []byte, s string) []byte {
+	if quotedLen(s) == len(s)+2 {
+		dst = append(dst, '"')
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
 	const hexDigits = "0123456789abcdef"
 	dst = append(dst, '"')
 	for i := 0; i < len(s); i++ {
@@ -485,16 +518,16 @@ func appendQuoted(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
+// quotedLen returns the length of appendQuoted's output for s.
 func quotedLen(s string) int {
-	n := 2
+	n := 2 + len(s)
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t':
-			n += 2
-		case c < 0x20:
-			n += 6
-		default:
-			n++
+		if c := s[i]; !plain[c] {
+			if c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' {
+				n++
+			} else {
+				n += 5
+			}
 		}
 	}
 	return n

@@ -1,0 +1,2 @@
+// Command callfix: see main.go and 'callfix help'.
+package main

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// binary is the callfix binary built once for the end-to-end tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "callfix-e2e")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "callfix")
+	if runtime.GOOS == "windows" {
+		binary += ".exe"
+	}
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		panic("building callfix: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// run executes the binary and returns stdout, stderr and the exit code.
+func run(t *testing.T, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = "testdata"
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running callfix %v: %v", args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func TestCheck_SeedShape_RepairsToAndFrom(t *testing.T) {
+	out, errOut, code := run(t, "", "check", "seed.json")
+	want := `{"to":{"to":"tel:+15551234567"},"from":{"from":"user:2ca3b6e8-0000-4000-8000-000000000001"}}`
+	if out != want || code != 0 {
+		t.Errorf("stdout = %q (exit %d), want %q (exit 0)", out, code, want)
+	}
+	wantErr := "change to.to phone \"15551234567\" -> \"tel:+15551234567\" (US)\n" +
+		"change from.from user \"2ca3b6e8-0000-4000-8000-000000000001\" -> \"user:2ca3b6e8-0000-4000-8000-000000000001\"\n"
+	if errOut != wantErr {
+		t.Errorf("stderr = %q, want %q", errOut, wantErr)
+	}
+}
+
+func TestCheck_CreateCallRequest_RepairsEveryAddressField(t *testing.T) {
+	out, errOut, code := run(t, "", "check", "create.json")
+	want := `{"phoneNumber":"tel:+15551234567","callerId":"+15550100199","participants":[{"address":"tel:+442079460958"},{"address":"user:2CA3B6E8-0000-4000-8000-000000000001"}],"callUserId":"2ca3b6e8-0000-4000-8000-000000000001"}`
+	if out != want || code != 0 {
+		t.Errorf("stdout = %q (exit %d), want %q (exit 0)", out, code, want)
+	}
+	if n := strings.Count(errOut, "\n"); n != 4 || !strings.Contains(errOut, "change participants[0].address phone \"+44 20 7946 0958\" -> \"tel:+442079460958\" (GB)\n") {
+		t.Errorf("stderr = %q, want 4 change lines including participants[0].address", errOut)
+	}
+}
+
+func TestCheck_Stdin_And_Dash(t *testing.T) {
+	for _, args := range [][]string{{"check"}, {"check", "-"}} {
+		out, _, code := run(t, `{"phoneNumber":"5551234567"}`, args...)
+		if want := `{"phoneNumber":"tel:+15551234567"}`; out != want || code != 0 {
+			t.Errorf("%v: stdout = %q (exit %d), want %q (exit 0)", args, out, code, want)
+		}
+	}
+}
+
+func TestCheck_Enforce_Rejects_With400Body(t *testing.T) {
+	out, errOut, code := run(t, "", "check", "unfixable.json")
+	if code != 1 {
+		t.Fatalf("exit = %d, want 1; stderr %q", code, errOut)
+	}
+	var body struct {
+		Message, Code, ContextID string
+		Status                   int
+		Details                  []struct{ ErrorCode, FieldName string }
+		Errors                   []any
+	}
+	if err := json.Unmarshal([]byte(out), &body); err != nil {
+		t.Fatalf("stdout is not a JSON error body: %v: %q", err, out)
+	}
+	if body.Code != "callfix.invalid.address" || body.Status != 400 || len(body.Details) != 1 || body.Details[0].FieldName != "phoneNumber" {
+		t.Errorf("body = %+v, want code callfix.invalid.address, status 400, one detail for phoneNumber", body)
+	}
+	if strings.Contains(out, "FLOWERS") || strings.Contains(out, "1-800") {
+		t.Errorf("400 body shows the unmasked value: %s", out)
+	}
+	if !strings.HasPrefix(errOut, "problem phoneNumber invalid_characters \"1-800-FLOWERS\": ") || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("stderr = %q, want one problem line for phoneNumber", errOut)
+	}
+}
+
+func TestCheck_RewriteMode_ForwardsUnfixable(t *testing.T) {
+	in, _ := os.ReadFile("testdata/unfixable.json")
+	out, _, code := run(t, "", "check", "--mode", "rewrite", "unfixable.json")
+	if out != string(in) || code != 0 {
+		t.Errorf("stdout = %q (exit %d), want the input unchanged (exit 0)", out, code)
+	}
+}
+
+func TestCheck_AuditMode_NeverChangesAByte(t *testing.T) {
+	in, _ := os.ReadFile("testdata/create.json")
+	out, errOut, code := run(t, "", "check", "create.json", "--mode=audit")
+	if out != string(in) || code != 0 {
+		t.Errorf("stdout = %q (exit %d), want the input unchanged (exit 0)", out, code)
+	}
+	if !strings.Contains(errOut, "change phoneNumber") {
+		t.Errorf("stderr = %q, want the changes audit would have made", errOut)
+	}
+}
+
+func TestCheck_RegionAndCountry_SelectNumberingPlan(t *testing.T) {
+	want := `{"phoneNumber":"tel:+442079460958"}`
+	for _, args := range [][]string{
+		{"check", "--region", "eu-west-2", "gb.json"},
+		{"check", "--region", "euw2.pure.cloud", "gb.json"},
+		{"check", "--country", "GB", "gb.json"},
+		{"check", "gb.json", "--country", "gb"},
+	} {
+		out, errOut, code := run(t, "", args...)
+		if out != want || code != 0 {
+			t.Errorf("%v: stdout = %q (exit %d, stderr %q), want %q", args, out, code, errOut, want)
+		}
+	}
+}
+
+func TestCheck_PathSelectsRule(t *testing.T) {
+	body := `{"phoneNumber":"5551234567"}`
+	out, errOut, code := run(t, body, "check", "--path", "/api/v2/users/me", "--method", "GET")
+	if out != body || code != 0 || !strings.HasPrefix(errOut, "pass GET /api/v2/users/me: no rule matches") {
+		t.Errorf("stdout = %q stderr = %q (exit %d), want the body unchanged and a pass line", out, errOut, code)
+	}
+	out, _, _ = run(t, body, "check", "--path", "/api/v2/conversations/calls/user/abc?x=1")
+	if want := `{"phoneNumber":"tel:+15551234567"}`; out != want {
+		t.Errorf("user route: stdout = %q, want %q", out, want)
+	}
+}
+
+func TestCheck_NotJSON_ForwardedAsSent(t *testing.T) {
+	out, errOut, code := run(t, "", "check", "notjson.txt")
+	if out != "not json" || code != 0 || errOut != "skip not JSON: forwarded as sent\n" {
+		t.Errorf("stdout = %q stderr = %q (exit %d)", out, errOut, code)
+	}
+}
+
+func TestCheck_UsageErrors_Exit2(t *testing.T) {
+	f := func(wantErr string, args ...string) {
+		t.Helper()
+		out, errOut, code := run(t, "{}", args...)
+		if code != 2 || out != "" || !strings.Contains(errOut, wantErr) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2, no stdout, stderr containing %q", args, code, out, errOut, wantErr)
+		}
+	}
+	f(`--region "mars-1" is not a Genesys Cloud region: use one of us-east-1`, "check", "--region", "mars-1")
+	f(`--country "XX" is not an ISO 3166 alpha-2 country`, "check", "--country", "XX")
+	f(`unknown mode "block"`, "check", "--mode", "block")
+	f(`unknown validation level "strict"`, "check", "--validation", "strict")
+	f("flag provided but not defined: -nope", "check", "--nope")
+	f("cannot read the body", "check", "missing.json")
+	f("one FILE at most", "check", "a.json", "b.json")
+	f(`unknown command "frobnicate"`, "frobnicate")
+}
+
+func TestHelp_DocumentsEveryCheckFlag(t *testing.T) {
+	errOut, _, code := run(t, "", "check", "--help")
+	if code != 0 {
+		t.Errorf("check --help exit = %d, want 0", code)
+	}
+	for _, flag := range []string{"--region", "--country", "--mode", "--method", "--path", "--validation", "--mask", "Exit status"} {
+		if !strings.Contains(errOut, flag) {
+			t.Errorf("check --help does not mention %s:\n%s", flag, errOut)
+		}
+	}
+	out, _, code := run(t, "", "--help")
+	if code != 0 || !strings.Contains(out, "callfix check") {
+		t.Errorf("--help = %q (exit %d)", out, code)
+	}
+}
+
+func TestRegionsAndVersion(t *testing.T) {
+	out, _, code := run(t, "", "regions")
+	if code != 0 || strings.Count(out, "\n") != 19 || !strings.Contains(out, "https://api.mypurecloud.ie") {
+		t.Errorf("regions = %q (exit %d), want a header and 18 regions", out, code)
+	}
+	out, _, code = run(t, "", "version")
+	if code != 0 || !strings.HasPrefix(out, "callfix ") {
+		t.Errorf("version = %q (exit %d)", out, code)
+	}
+}

@@ -1,0 +1,154 @@
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/callfix/callfix/config"
+	"github.com/callfix/callfix/internal/version"
+)
+
+// Exit codes of every subcommand.
+const (
+	ExitOK     = 0 // done; for check: the request would be forwarded
+	ExitReject = 1 // check: enforce mode would answer 400
+	ExitUsage  = 2 // bad usage or configuration
+)
+
+// Env is what a command may touch: its arguments and standard streams.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+}
+
+const usage = `callfix repairs the addresses in Genesys Cloud call requests.
+
+Usage:
+  callfix check [flags] [FILE|-]   show what callfix would forward for a request body
+  callfix regions                  list the Genesys Cloud regions callfix knows
+  callfix version                  print the version
+  callfix help [COMMAND]           show help for a command
+
+Run 'callfix help check' for the flags of a command.
+`
+
+// Run executes the command line args (without the program name) and
+// returns the process exit code.
+func Run(args []string, env Env) int {
+	if len(args) == 0 {
+		fmt.Fprint(env.Stderr, usage)
+		return ExitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "check":
+		return runCheck(rest, env)
+	case "regions":
+		return runRegions(rest, env)
+	case "version", "--version", "-version":
+		fmt.Fprintf(env.Stdout, "callfix %s\n", version.Version)
+		return ExitOK
+	case "help", "-h", "--help", "-help":
+		if len(rest) > 0 && rest[0] != "help" {
+			return Run([]string{rest[0], "--help"}, env)
+		}
+		fmt.Fprint(env.Stdout, usage)
+		return ExitOK
+	}
+	fmt.Fprintf(env.Stderr, "callfix: unknown command %q\n\n%s", cmd, usage)
+	return ExitUsage
+}
+
+// parseInterspersed parses flags that may come before or after positional
+// arguments, as people type them: callfix check body.json --country GB.
+// -h, -help and --help print the command's help to stdout and return
+// flag.ErrHelp.
+func parseInterspersed(fs *flag.FlagSet, args []string, env Env) ([]string, error) {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.SetOutput(env.Stdout)
+			fs.Usage()
+			return nil, flag.ErrHelp
+		}
+	}
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func newFlagSet(name, help string, env Env) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), help)
+		fmt.Fprintln(fs.Output(), "\nFlags:")
+		printFlags(fs)
+	}
+	return fs
+}
+
+// printFlags lists flags as users type them (--name VALUE), with defaults.
+func printFlags(fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		_, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !b.IsBoolFlag() {
+			line += " " + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		}
+		fmt.Fprintln(fs.Output(), line)
+		if f.DefValue != "" && f.DefValue != "false" {
+			usage += " (default " + f.DefValue + ")"
+		}
+		fmt.Fprintf(fs.Output(), "      %s\n", usage)
+	})
+}
+
+// flagExit returns the exit code for a flag parsing error: 0 for help.
+func flagExit(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return ExitOK
+	}
+	return ExitUsage
+}
+
+func runRegions(args []string, env Env) int {
+	fs := newFlagSet("regions", "Usage: callfix regions\n\nLists the Genesys Cloud regions: --region takes the name or the host suffix.\n", env)
+	pos, err := parseInterspersed(fs, args, env)
+	if err != nil {
+		return flagExit(err)
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(env.Stderr, "callfix regions: unexpected argument %q\n", pos[0])
+		return ExitUsage
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "REGION\tHOST SUFFIX\tAPI\tLOGIN\tCOUNTRY\tLOCATION")
+	for _, r := range config.Regions() {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Suffix, r.APIURL(), r.LoginURL(), r.Country, r.Location)
+	}
+	if err := tw.Flush(); err != nil {
+		return ExitUsage
+	}
+	return ExitOK
+}
+
+func regionList() string { return strings.Join(config.RegionNames(), ", ") }

@@ -1,0 +1,140 @@
+package rewrite
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// A typical CreateCallRequest: about 300 bytes, two address fields.
+const (
+	benchCanonical = `{"phoneNumber":"tel:+15551234567","callerId":"+13175550100","callerIdName":"Support Line",` +
+		`"callFromQueueId":"7d3cd1a5-2f0e-4c8b-9b3f-0b1c5a8e9d21","callQueueId":null,"priority":0,` +
+		`"languageId":"en-us","routingSkillsIds":[],"participants":[{"address":"user:2ca3b6e8-0000-4000-8000-000000000001"}],` +
+		`"uuiData":"ticket-48213"}`
+	benchOneNational = `{"phoneNumber":"(555) 123-4567","callerId":"+13175550100","callerIdName":"Support Line",` +
+		`"callFromQueueId":"7d3cd1a5-2f0e-4c8b-9b3f-0b1c5a8e9d21","callQueueId":null,"priority":0,` +
+		`"languageId":"en-us","routingSkillsIds":[],"participants":[{"address":"user:2ca3b6e8-0000-4000-8000-000000000001"}],` +
+		`"uuiData":"ticket-48213"}`
+	benchTwoFields = `{"phoneNumber":"(555) 123-4567","callerId":"3175550100","callerIdName":"Support Line",` +
+		`"callFromQueueId":"7d3cd1a5-2f0e-4c8b-9b3f-0b1c5a8e9d21","callQueueId":null,"priority":0,` +
+		`"languageId":"en-us","routingSkillsIds":[],"participants":[{"address":"user:2ca3b6e8-0000-4000-8000-000000000001"}],` +
+		`"uuiData":"ticket-48213"}`
+	// Two fields that need no phonenumbers work: the engine's own cost.
+	benchTwoUsers = `{"phoneNumber":"tel:+15551234567","callerId":"+13175550100","callerIdName":"Support Line",` +
+		`"callFromQueueId":"7d3cd1a5-2f0e-4c8b-9b3f-0b1c5a8e9d21","callQueueId":null,"priority":0,` +
+		`"languageId":"en-us","routingSkillsIds":[],"participants":[{"address":"2ca3b6e8-0000-4000-8000-000000000001"},` +
+		`{"address":"5b0e8f7a-1111-4000-8000-000000000002"}],"uuiData":"ticket-48213"}`
+)
+
+func benchParticipants(n int) string {
+	var b strings.Builder
+	b.WriteString(`{"callerId":"+13175550100","participants":[`)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"address":"(555) %03d-%04d","name":"participant %d"}`, i%1000, i, i)
+	}
+	b.WriteString(`]}`)
+	return b.String()
+}
+
+func benchRewrite(b *testing.B, body string, wantChanges int) {
+	e := Default()
+	r := e.Match("POST", "/api/v2/conversations/calls")
+	in := []byte(body)
+	if got := len(e.Rewrite(r, in, "US").Changes); got != wantChanges {
+		b.Fatalf("changes = %d, want %d", got, wantChanges)
+	}
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		e.Rewrite(r, in, "US")
+	}
+}
+
+func BenchmarkRewrite_Canonical(b *testing.B)       { benchRewrite(b, benchCanonical, 0) }
+func BenchmarkRewrite_OneNational(b *testing.B)     { benchRewrite(b, benchOneNational, 1) }
+func BenchmarkRewrite_TwoFields(b *testing.B)       { benchRewrite(b, benchTwoFields, 2) }
+func BenchmarkRewrite_TwoUserIDs(b *testing.B)      { benchRewrite(b, benchTwoUsers, 2) }
+func BenchmarkRewrite_100Participants(b *testing.B) { benchRewrite(b, benchParticipants(100), 100) }
+
+// The phonenumbers work inside BenchmarkRewrite_TwoFields, alone: parse,
+// possibility check and E.164 format of its two numbers. TwoFields minus
+// this is the engine's own cost.
+func BenchmarkPhonenumbers_TwoNumbers(b *testing.B) {
+	b.ReportAllocs()
+	var num phonenumbers.PhoneNumber
+	for i := 0; i < b.N; i++ {
+		for _, s := range []string{"5551234567", "3175550100"} {
+			num.Reset()
+			if err := phonenumbers.ParseToNumber(s, "US", &num); err != nil {
+				b.Fatal(err)
+			}
+			if phonenumbers.IsPossibleNumberWithReason(&num) != phonenumbers.IS_POSSIBLE {
+				b.Fatal("not possible")
+			}
+			_ = phonenumbers.Format(&num, phonenumbers.E164)
+		}
+	}
+}
+
+// BenchmarkRewrite_TwoFields_EngineOnly is TwoFields with phonenumbers
+// replaced by a table of its answers: the engine's own cost, exactly.
+func BenchmarkRewrite_TwoFields_EngineOnly(b *testing.B) {
+	answers := map[string]string{"5551234567": "+15551234567", "3175550100": "+13175550100"}
+	defer func(p func([]byte, bool, string, Level) (string, string, Reason)) { parse = p }(parse)
+	parse = func(d []byte, plus bool, country string, level Level) (string, string, Reason) {
+		return answers[string(d)], country, reasonNone
+	}
+	benchRewrite(b, benchTwoFields, 2)
+}
+
+// BenchmarkMatch: routing a request to its rule, hit and miss.
+func BenchmarkMatch(b *testing.B) {
+	e := Default()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if e.Match("POST", "/api/v2/conversations/calls/user/2ca3b6e8-0000-4000-8000-000000000001?x=1") == nil {
+			b.Fatal("no match")
+		}
+		if e.Match("GET", "/api/v2/users/me") != nil {
+			b.Fatal("match")
+		}
+	}
+}
+
+// BenchmarkFirstRequest_Cold measures a national number in a country whose
+// patterns nothing has used yet (each iteration picks a new country), the
+// cost Warm moves to start-up; BenchmarkFirstRequest_Warm is the same after
+// Warm.
+func BenchmarkFirstRequest_Cold(b *testing.B) { benchFirst(b, false) }
+func BenchmarkFirstRequest_Warm(b *testing.B) { benchFirst(b, true) }
+
+func benchFirst(b *testing.B, warm bool) {
+	regions := make([]string, 0, 250)
+	for r := range phonenumbers.GetSupportedRegions() {
+		regions = append(regions, r)
+	}
+	e := Default()
+	r := e.Match("POST", "/api/v2/conversations/calls")
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		cc := regions[i%len(regions)]
+		ex := phonenumbers.GetExampleNumber(cc)
+		if ex == nil {
+			continue
+		}
+		body := []byte(`{"phoneNumber":"` + phonenumbers.Format(ex, phonenumbers.NATIONAL) + `"}`)
+		if warm {
+			b.StopTimer()
+			Warm(cc)
+			b.StartTimer()
+		}
+		e.Rewrite(r, body, cc)
+	}
+}
