@@ -37,8 +37,21 @@ func TestMain(m *testing.M) {
 // run executes the binary and returns stdout, stderr and the exit code.
 func run(t *testing.T, stdin string, args ...string) (string, string, int) {
 	t.Helper()
+	return runEnv(t, nil, stdin, args...)
+}
+
+// runEnv is run with extra environment variables; CALLFIX_* variables of
+// the test process are not passed on.
+func runEnv(t *testing.T, env []string, stdin string, args ...string) (string, string, int) {
+	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Dir = "testdata"
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CALLFIX_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}
@@ -174,10 +187,12 @@ func TestCheck_UsageErrors_Exit2(t *testing.T) {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2, no stdout, stderr containing %q", args, code, out, errOut, wantErr)
 		}
 	}
-	f(`--region "mars-1" is not a Genesys Cloud region: use one of us-east-1`, "check", "--region", "mars-1")
-	f(`--country "XX" is not an ISO 3166 alpha-2 country`, "check", "--country", "XX")
-	f(`unknown mode "block"`, "check", "--mode", "block")
-	f(`unknown validation level "strict"`, "check", "--validation", "strict")
+	f(`region (from --region): "mars-1" is not a Genesys Cloud region: use one of us-east-1`, "check", "--region", "mars-1")
+	f(`country (from --country): "XX" is not an ISO 3166 alpha-2 country`, "check", "--country", "XX")
+	f(`mode (from --mode): "block" is not a mode: use enforce, rewrite or audit`, "check", "--mode", "block")
+	f(`validation (from --set): "strict" is not a validation level: use possible or valid`, "check", "--validation", "strict")
+	f(`limits.max_body_bytes (from --set): "lots" is not a byte size`, "check", "--set", "limits.max_body_bytes=lots")
+	f(`--set regoin: unknown key: did you mean region?`, "check", "--set", "regoin=x")
 	f("flag provided but not defined: -nope", "check", "--nope")
 	f("cannot read the body", "check", "missing.json")
 	f("one FILE at most", "check", "a.json", "b.json")
@@ -208,5 +223,66 @@ func TestRegionsAndVersion(t *testing.T) {
 	out, _, code = run(t, "", "version")
 	if code != 0 || !strings.HasPrefix(out, "callfix ") {
 		t.Errorf("version = %q (exit %d)", out, code)
+	}
+}
+
+func TestCheck_ConfigLayers(t *testing.T) {
+	want := `{"phoneNumber":"tel:+442079460958"}`
+	out, errOut, code := runEnv(t, []string{"CALLFIX_REGION=eu-west-2"}, "", "check", "gb.json")
+	if out != want || code != 0 {
+		t.Errorf("CALLFIX_REGION: stdout = %q (exit %d, stderr %q), want %q", out, code, errOut, want)
+	}
+	out, errOut, code = runEnv(t, []string{"CALLFIX_CONFIG=gb.yaml"}, "", "check", "gb.json")
+	if out != want || code != 0 {
+		t.Errorf("CALLFIX_CONFIG: stdout = %q (exit %d, stderr %q), want %q", out, code, errOut, want)
+	}
+	// Flags beat the environment, which beats the file.
+	// 020 7946 0958 is not a possible US number: a US reading rejects it.
+	out, errOut, code = runEnv(t, []string{"CALLFIX_COUNTRY=US"}, "", "check", "--config", "gb.yaml", "gb.json")
+	if code != 1 || !strings.Contains(out, "callfix.invalid.address") || !strings.Contains(errOut, "(read as a number of US)") {
+		t.Errorf("env over file: stdout = %q stderr = %q (exit %d), want a 400 body from a US reading (exit 1)", out, errOut, code)
+	}
+	out, _, code = runEnv(t, []string{"CALLFIX_COUNTRY=US"}, "", "check", "--config", "gb.yaml", "--country", "GB", "gb.json")
+	if out != want || code != 0 {
+		t.Errorf("flag over env: stdout = %q (exit %d), want %q", out, code, want)
+	}
+}
+
+func TestConfig_PrintsEffectiveConfigWithSources(t *testing.T) {
+	out, errOut, code := runEnv(t, []string{"CALLFIX_MODE=audit", "CALLFIX_MASK_KEY=topsecret"}, "", "config", "--config", "gb.yaml", "--listen", ":9999")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	for _, want := range []string{
+		`listen: ":9999"  # flag`,
+		`mode: "audit"  # env`,
+		`region: "eu-west-2"  # file`,
+		`country: "GB"  # region`,
+		`  api: "https://api.euw2.pure.cloud"  # region`,
+		`admin_listen: "127.0.0.1:9090"  # default`,
+		`mask_key: "[redacted]"  # env`,
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("config output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "topsecret") {
+		t.Errorf("config output shows a secret:\n%s", out)
+	}
+}
+
+func TestConfig_TypoIsAnError(t *testing.T) {
+	_, errOut, code := runEnv(t, []string{"CALLFIX_REGOIN=eu-west-2"}, "", "config", "--config", "typo.yaml")
+	if code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	for _, want := range []string{
+		"upstream.timout (in typo.yaml): unknown key: did you mean upstream.timeout?",
+		"CALLFIX_REGOIN: unknown environment variable: did you mean CALLFIX_REGION?",
+		`mode (in typo.yaml): "block" is not a mode: use enforce, rewrite or audit`,
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
 	}
 }

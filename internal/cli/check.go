@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/callfix/callfix/config"
 	"github.com/callfix/callfix/internal/apierror"
 	"github.com/callfix/callfix/internal/telemetry"
 	"github.com/callfix/callfix/rewrite"
@@ -32,20 +31,15 @@ Examples:
   callfix check --region eu-west-2 --path /api/v2/conversations/calls captured.json
 `
 
-type checkOpts struct {
-	region, country, mode, method, path, level, mask string
-}
-
 func runCheck(args []string, env Env) int {
 	fs := newFlagSet("check", checkHelp, env)
-	var o checkOpts
-	fs.StringVar(&o.region, "region", config.DefaultRegion, "Genesys Cloud region, by name (eu-west-1) or host suffix (mypurecloud.ie); sets the default country (see 'callfix regions')")
-	fs.StringVar(&o.country, "country", "", "ISO 3166 alpha-2 country national numbers are read in (default: the region's)")
-	fs.StringVar(&o.mode, "mode", "enforce", "enforce (reject what cannot be fixed), rewrite (forward it as sent) or audit (never change a byte)")
-	fs.StringVar(&o.method, "method", "POST", "HTTP method of the request")
-	fs.StringVar(&o.path, "path", "/api/v2/conversations/calls", "request path (query allowed) that selects the rule")
-	fs.StringVar(&o.level, "validation", "possible", "possible (the length fits the country's plan) or valid (the number is assigned)")
-	fs.StringVar(&o.mask, "mask", "partial", "how the 400 body shows values: partial, full or none")
+	cf := addConfigFlags(fs)
+	method := fs.String("method", "POST", "HTTP method of the request")
+	path := fs.String("path", "/api/v2/conversations/calls", "request path (query allowed) that selects the rule")
+	fs.String("validation", "", "possible (the length fits the country's plan) or valid (the number is assigned) (default possible)")
+	fs.String("mask", "", "how the 400 body shows values: partial, hash, full or none (default partial)")
+	cf.extra["validation"] = "validation"
+	cf.extra["mask"] = "mask"
 	pos, err := parseInterspersed(fs, args, env)
 	if err != nil {
 		return flagExit(err)
@@ -54,58 +48,27 @@ func runCheck(args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "callfix check: one FILE at most, got %d: %s\n", len(pos), strings.Join(pos, " "))
 		return ExitUsage
 	}
-
-	var problems []string
-	region, ok := config.LookupRegion(o.region)
-	if !ok {
-		problems = append(problems, fmt.Sprintf("--region %q is not a Genesys Cloud region: use one of %s", o.region, regionList()))
-	}
-	country := strings.ToUpper(strings.TrimSpace(o.country))
-	if country == "" {
-		country = region.Country
-	} else if !rewrite.KnownCountry(country) {
-		problems = append(problems, fmt.Sprintf("--country %q is not an ISO 3166 alpha-2 country with a numbering plan: use a code such as US, GB or DE", o.country))
-	}
-	mode, err := rewrite.ParseMode(o.mode)
-	if err != nil {
-		problems = append(problems, "--mode: "+err.Error())
-	}
-	level, err := rewrite.ParseLevel(o.level)
-	if err != nil {
-		problems = append(problems, "--validation: "+err.Error())
-	}
-	mask, err := telemetry.ParseMaskMode(o.mask)
-	if err != nil || mask == telemetry.MaskHash {
-		problems = append(problems, fmt.Sprintf("--mask %q: use partial, full or none", o.mask))
-	}
-	if o.method == "" || o.path == "" || o.path[0] != '/' {
-		problems = append(problems, fmt.Sprintf("--method %q --path %q: give a method such as POST and a path starting with /", o.method, o.path))
-	}
-	if len(problems) > 0 {
-		for _, p := range problems {
-			fmt.Fprintf(env.Stderr, "callfix check: %s\n", p)
-		}
+	if *method == "" || *path == "" || (*path)[0] != '/' {
+		fmt.Fprintf(env.Stderr, "callfix check: --method %q --path %q: give a method such as POST and a path starting with /\n", *method, *path)
 		return ExitUsage
 	}
-
+	snap, ok := cf.load("check", env)
+	if !ok {
+		return ExitUsage
+	}
 	body, err := readInput(pos, env.Stdin)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "callfix check: %v\n", err)
 		return ExitUsage
 	}
 
-	eng, err := rewrite.New(rewrite.DefaultRules(), rewrite.Options{Level: level})
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "callfix check: %v\n", err)
-		return ExitUsage
-	}
-	route := eng.Match(o.method, o.path)
+	route := snap.Engine.Match(*method, *path)
 	if route == nil {
-		fmt.Fprintf(env.Stderr, "pass %s %s: no rule matches; forwarded as sent\n", o.method, o.path)
+		fmt.Fprintf(env.Stderr, "pass %s %s: no rule matches; forwarded as sent\n", *method, *path)
 		env.Stdout.Write(body)
 		return ExitOK
 	}
-	res := eng.Rewrite(route, body, country)
+	res := snap.Engine.Rewrite(route, body, snap.Country)
 	if res.Skipped != rewrite.SkipNone {
 		fmt.Fprintf(env.Stderr, "skip %s: forwarded as sent\n", res.Skipped)
 	}
@@ -119,9 +82,10 @@ func runCheck(args []string, env Env) int {
 	for _, p := range res.Problems {
 		fmt.Fprintf(env.Stderr, "problem %s %s %s: %s\n", p.Path, p.Reason.Code(), strconv.Quote(p.Value), p.Message())
 	}
-	d := rewrite.Decide(mode, body, &res)
+	d := rewrite.Decide(snap.Mode, body, &res)
 	if d.Reject {
-		m := telemetry.Masker{Mode: mask}
+		mode, _ := telemetry.ParseMaskMode(snap.Config.Mask)
+		m := telemetry.Masker{Mode: mode, Key: []byte(snap.Config.MaskKey.Value())}
 		env.Stdout.Write(apierror.InvalidAddress(res.Problems, m.Mask, "callfix-check").JSON())
 		return ExitReject
 	}

@@ -23,12 +23,16 @@ const (
 type Env struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
+	// Environ is the process environment (os.Environ); CALLFIX_* variables
+	// configure callfix.
+	Environ []string
 }
 
 const usage = `callfix repairs the addresses in Genesys Cloud call requests.
 
 Usage:
   callfix check [flags] [FILE|-]   show what callfix would forward for a request body
+  callfix config [flags]           print the effective configuration, with where each value came from
   callfix regions                  list the Genesys Cloud regions callfix knows
   callfix version                  print the version
   callfix help [COMMAND]           show help for a command
@@ -47,6 +51,8 @@ func Run(args []string, env Env) int {
 	switch cmd {
 	case "check":
 		return runCheck(rest, env)
+	case "config":
+		return runConfig(rest, env)
 	case "regions":
 		return runRegions(rest, env)
 	case "version", "--version", "-version":
@@ -152,3 +158,32 @@ func runRegions(args []string, env Env) int {
 }
 
 func regionList() string { return strings.Join(config.RegionNames(), ", ") }
+
+const configHelp = `Usage: callfix config [flags]
+
+Prints the effective configuration as YAML: built-in defaults, then the
+config file (--config or $CALLFIX_CONFIG), then CALLFIX_* environment
+variables, then flags, with region-derived values (upstream URLs, country)
+resolved. Each value is followed by where it came from (default, region,
+file, env, flag). Secrets are redacted. Every problem is listed at once and
+the exit status is 2.
+`
+
+func runConfig(args []string, env Env) int {
+	fs := newFlagSet("config", configHelp, env)
+	cf := addConfigFlags(fs)
+	pos, err := parseInterspersed(fs, args, env)
+	if err != nil {
+		return flagExit(err)
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(env.Stderr, "callfix config: unexpected argument %q (the file goes in --config)\n", pos[0])
+		return ExitUsage
+	}
+	s, ok := cf.load("config", env)
+	if !ok {
+		return ExitUsage
+	}
+	env.Stdout.Write(config.Render(s))
+	return ExitOK
+}

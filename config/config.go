@@ -1,0 +1,272 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is callfix's configuration as written: every key of the YAML file,
+// with its default. Values derived from the region (upstream URLs, country)
+// are empty here when not set and resolved by Build. Keys are snake_case;
+// the environment variable of a key is CALLFIX_ and the key in upper case
+// with dots as underscores (upstream.api → CALLFIX_UPSTREAM_API).
+type Config struct {
+	// Listen is the address the proxy serves on. Not reloadable.
+	// Default ":8080".
+	Listen string `koanf:"listen"`
+	// AdminListen is the address of /healthz, /readyz and /metrics. Keep it
+	// off public interfaces. Not reloadable. Default "127.0.0.1:9090".
+	AdminListen string `koanf:"admin_listen"`
+	// Region is the Genesys Cloud region, by AWS name (eu-west-1) or host
+	// suffix (mypurecloud.ie): it gives the upstream hosts and the default
+	// country. Default "us-east-1".
+	Region string `koanf:"region"`
+	// Mode is enforce (rewrite, and answer 400 for an address that cannot be
+	// fixed), rewrite (rewrite, forward the rest as sent) or audit (never
+	// change a byte, record what would change). Default "enforce".
+	Mode string `koanf:"mode"`
+	// Country is the ISO 3166 alpha-2 country national numbers are read in,
+	// such as GB. Default: the region's.
+	Country string `koanf:"country"`
+	// Validation is possible (the number's length fits its country's plan,
+	// so 555 test numbers pass) or valid (the number is assigned).
+	// Default "possible".
+	Validation string `koanf:"validation"`
+	// Mask is how phone numbers appear in spans, logs and error bodies:
+	// partial (tel:+44*******58), hash (keyed HMAC prefix, needs mask_key),
+	// full (a privacy risk: numbers reach every backend) or none (omitted).
+	// Default "partial".
+	Mask string `koanf:"mask"`
+	// MaskKey is the HMAC key for mask: hash. Secret: redacted in output.
+	// Default "".
+	MaskKey Secret `koanf:"mask_key" secret:"true"`
+	// BuiltinRules keeps the built-in rules (the call-creating endpoints)
+	// after the rules below. Default true.
+	BuiltinRules bool `koanf:"builtin_rules"`
+	// Rules are matched before the built-in ones: the first rule whose method
+	// and path match a request is applied. Default none.
+	Rules []RuleConfig `koanf:"rules"`
+
+	Upstream UpstreamConfig `koanf:"upstream"`
+	Server   ServerConfig   `koanf:"server"`
+	TLS      TLSConfig      `koanf:"tls"`
+	Limits   LimitsConfig   `koanf:"limits"`
+	Gateway  GatewayConfig  `koanf:"gateway"`
+	Tracing  TracingConfig  `koanf:"tracing"`
+	Audit    AuditConfig    `koanf:"audit"`
+}
+
+// UpstreamConfig is how callfix reaches Genesys.
+type UpstreamConfig struct {
+	// API is the base URL of the API host. Default: https://api.<region suffix>.
+	API string `koanf:"api"`
+	// Login is the base URL of the login host (/oauth/*). Default:
+	// https://login.<region suffix>.
+	Login string `koanf:"login"`
+	// CAFile is a PEM file of CA certificates to trust instead of the
+	// system roots. Default "" (system roots).
+	CAFile string `koanf:"ca_file"`
+	// ServerName overrides the TLS server name checked on upstream
+	// certificates. Default "" (the URL's host).
+	ServerName string `koanf:"server_name"`
+	// AllowInsecureHTTP permits a plain http:// upstream on a non-loopback
+	// host. It sends tokens in clear text: for test rigs only. Default false.
+	AllowInsecureHTTP bool `koanf:"allow_insecure_http"`
+	// MaxConns is the most connections open to each upstream host; a request
+	// beyond it waits for a free one until upstream.timeout. Default 512.
+	MaxConns int `koanf:"max_conns"`
+	// DialTimeout bounds connecting (TCP and TLS) to an upstream. Default 5s.
+	DialTimeout time.Duration `koanf:"dial_timeout"`
+	// Timeout bounds an upstream exchange, from sending the request to the
+	// end of the response headers; past it the client gets 504. Default 60s.
+	Timeout time.Duration `koanf:"timeout"`
+	// IdleTimeout closes pooled upstream connections idle this long.
+	// Default 90s.
+	IdleTimeout time.Duration `koanf:"idle_timeout"`
+}
+
+// ServerConfig tunes the listener clients connect to.
+type ServerConfig struct {
+	// ReadTimeout bounds reading a whole request, body included. Default 60s.
+	ReadTimeout time.Duration `koanf:"read_timeout"`
+	// WriteTimeout bounds writing a whole response. Default 60s.
+	WriteTimeout time.Duration `koanf:"write_timeout"`
+	// IdleTimeout closes client keep-alive connections idle this long.
+	// Default 120s.
+	IdleTimeout time.Duration `koanf:"idle_timeout"`
+	// MaxConns is the most client connections served at once; more are
+	// refused. Default 10000.
+	MaxConns int `koanf:"max_conns"`
+	// MaxHeaderBytes bounds the request line and headers. Default 16KiB.
+	MaxHeaderBytes ByteSize `koanf:"max_header_bytes"`
+	// ShutdownGrace is how long in-flight requests may finish after SIGTERM.
+	// Default 25s (inside Kubernetes' default 30s termination grace).
+	ShutdownGrace time.Duration `koanf:"shutdown_grace"`
+}
+
+// TLSConfig enables TLS on the listener. Both files or neither.
+type TLSConfig struct {
+	// CertFile is the PEM certificate chain. Default "" (plain HTTP).
+	CertFile string `koanf:"cert_file"`
+	// KeyFile is the PEM private key. Default "".
+	KeyFile string `koanf:"key_file"`
+}
+
+// LimitsConfig bounds what callfix buffers.
+type LimitsConfig struct {
+	// MaxBodyBytes is the largest intercepted request body (after decoding
+	// Content-Encoding) callfix reads to rewrite; above it the client gets
+	// 413. Pass-through bodies stream and have no limit. Default 1MiB.
+	MaxBodyBytes ByteSize `koanf:"max_body_bytes"`
+}
+
+// GatewayConfig supports SDKs whose setGateway adds path prefixes.
+type GatewayConfig struct {
+	// APIPrefixes are stripped from API paths before forwarding, such as
+	// /api for the JavaScript SDK's path_params_api. Default none.
+	APIPrefixes []string `koanf:"api_prefixes"`
+	// LoginPrefixes are stripped from login paths (/login/oauth/token →
+	// /oauth/token) and route them to the login host. Default none.
+	LoginPrefixes []string `koanf:"login_prefixes"`
+}
+
+// TracingConfig configures OpenTelemetry traces. The standard OTEL_*
+// variables apply where these are empty.
+type TracingConfig struct {
+	// Endpoint is the OTLP endpoint, such as http://collector:4318. Default ""
+	// (OTEL_EXPORTER_OTLP_ENDPOINT; with neither, no exporter runs).
+	Endpoint string `koanf:"endpoint"`
+	// Protocol is grpc or http/protobuf. Default "" (OTEL_EXPORTER_OTLP_PROTOCOL,
+	// else http/protobuf).
+	Protocol string `koanf:"protocol"`
+	// Headers are sent with every export, such as an API key. Secret:
+	// values are redacted in output. Default none.
+	Headers map[string]Secret `koanf:"headers" secret:"true"`
+	// Passthrough also traces requests that are not intercepted. Default false.
+	Passthrough bool `koanf:"passthrough"`
+	// SampleRatio is the share of traces sampled, 0 to 1. Default 1.
+	SampleRatio float64 `koanf:"sample_ratio"`
+}
+
+// AuditConfig configures the audit log: one JSON record per intercepted
+// request.
+type AuditConfig struct {
+	// Enabled turns the audit log on. Default true.
+	Enabled bool `koanf:"enabled"`
+	// File is where records go. Default "" (standard error).
+	File string `koanf:"file"`
+}
+
+// RuleConfig is a rewrite rule as written in the file.
+type RuleConfig struct {
+	// Method such as POST.
+	Method string `koanf:"method" yaml:"method"`
+	// Path pattern such as /api/v2/conversations/calls/{conversationId}/participants.
+	Path string `koanf:"path" yaml:"path"`
+	// Fields to repair.
+	Fields []FieldConfig `koanf:"fields" yaml:"fields"`
+}
+
+// FieldConfig is a JSON path and a format (address, tel, e164, user).
+type FieldConfig struct {
+	Path   string `koanf:"path" yaml:"path"`
+	Format string `koanf:"format" yaml:"format"`
+}
+
+// Defaults returns the built-in configuration.
+func Defaults() Config {
+	return Config{
+		Listen:       ":8080",
+		AdminListen:  "127.0.0.1:9090",
+		Region:       DefaultRegion,
+		Mode:         "enforce",
+		Validation:   "possible",
+		Mask:         "partial",
+		BuiltinRules: true,
+		Upstream: UpstreamConfig{
+			MaxConns:    512,
+			DialTimeout: 5 * time.Second,
+			Timeout:     60 * time.Second,
+			IdleTimeout: 90 * time.Second,
+		},
+		Server: ServerConfig{
+			ReadTimeout:    60 * time.Second,
+			WriteTimeout:   60 * time.Second,
+			IdleTimeout:    120 * time.Second,
+			MaxConns:       10000,
+			MaxHeaderBytes: 16 << 10,
+			ShutdownGrace:  25 * time.Second,
+		},
+		Limits:  LimitsConfig{MaxBodyBytes: 1 << 20},
+		Tracing: TracingConfig{SampleRatio: 1},
+		Audit:   AuditConfig{Enabled: true},
+	}
+}
+
+// ByteSize is a number of bytes, written as a number or with a unit:
+// 1048576, 1MiB, 512KiB, 1MB.
+type ByteSize int64
+
+var byteUnits = []struct {
+	suffix string
+	mult   int64
+}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"B", 1}}
+
+// ParseByteSize reads a ByteSize.
+func ParseByteSize(s string) (ByteSize, error) {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range byteUnits {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || (n != 0 && n > (1<<62)/mult) {
+		return 0, fmt.Errorf("%q is not a byte size: write a number of bytes or a size such as 512KiB or 1MiB", s)
+	}
+	return ByteSize(n * mult), nil
+}
+
+// String writes the size with the largest binary unit that divides it.
+func (b ByteSize) String() string {
+	for _, u := range byteUnits[:3] {
+		if b != 0 && int64(b)%u.mult == 0 && int64(b)/u.mult < 1<<20 && int64(b) >= u.mult {
+			if int64(b)%(u.mult<<10) != 0 || u.suffix == "GiB" {
+				return strconv.FormatInt(int64(b)/u.mult, 10) + u.suffix
+			}
+		}
+	}
+	return strconv.FormatInt(int64(b), 10)
+}
+
+// UnmarshalText lets ByteSize be read from YAML and the environment.
+func (b *ByteSize) UnmarshalText(text []byte) error {
+	v, err := ParseByteSize(string(text))
+	if err != nil {
+		return err
+	}
+	*b = v
+	return nil
+}
+
+// Secret is a string that never shows itself: fmt prints it as
+// [redacted], so a Config can be logged with %v without leaking it.
+type Secret string
+
+// String returns "[redacted]" for a set secret and "" for an empty one.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// GoString redacts too, for %#v.
+func (s Secret) GoString() string { return strconv.Quote(s.String()) }
+
+// Value returns the secret itself, for the code that uses it.
+func (s Secret) Value() string { return string(s) }

@@ -1,0 +1,132 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/callfix/callfix/rewrite"
+)
+
+// Snapshot is a validated configuration with everything derived from it:
+// the region's hosts and country resolved, the rules compiled. It is
+// immutable; a reload builds a new one and swaps it in whole.
+type Snapshot struct {
+	// Config is the configuration with region-derived values filled in.
+	Config Config
+	// Sources maps every key to the layer its value came from.
+	Sources map[string]Source
+	// File is the YAML file read, or "".
+	File string
+
+	Region   Region
+	API      *url.URL
+	Login    *url.URL
+	Country  string
+	Mode     rewrite.Mode
+	Level    rewrite.Level
+	Engine   *rewrite.Engine
+	LoadedAt time.Time
+}
+
+// Build validates l and derives a Snapshot. Problems are returned all at
+// once, as Problems.
+func Build(l *Loaded) (*Snapshot, error) {
+	c := l.Config
+	if err := Validate(&c); err != nil {
+		return nil, annotate(err.(Problems), l)
+	}
+	src := make(map[string]Source, len(l.Sources))
+	for k, v := range l.Sources {
+		src[k] = v
+	}
+	region, _ := LookupRegion(c.Region)
+	c.Region = region.Name
+	if c.Upstream.API == "" {
+		c.Upstream.API = region.APIURL()
+		src["upstream.api"] = SourceRegion
+	}
+	if c.Upstream.Login == "" {
+		c.Upstream.Login = region.LoginURL()
+		src["upstream.login"] = SourceRegion
+	}
+	if c.Country == "" {
+		c.Country = region.Country
+		src["country"] = SourceRegion
+	}
+	c.Country = strings.ToUpper(c.Country)
+	c.Upstream.API = strings.TrimSuffix(c.Upstream.API, "/")
+	c.Upstream.Login = strings.TrimSuffix(c.Upstream.Login, "/")
+
+	s := &Snapshot{Sources: src, File: l.File, Region: region, Country: c.Country, LoadedAt: time.Now()}
+	s.API, _ = url.Parse(c.Upstream.API)
+	s.Login, _ = url.Parse(c.Upstream.Login)
+	s.Mode, _ = rewrite.ParseMode(c.Mode)
+	s.Level, _ = rewrite.ParseLevel(c.Validation)
+	rules, _ := c.rewriteRules()
+	eng, err := rewrite.New(rules, rewrite.Options{Level: s.Level})
+	if err != nil {
+		return nil, Problems{fmt.Sprintf("rules: %v", err)}
+	}
+	s.Engine = eng
+	rewrite.Warm(s.Country)
+	// Deep-copy what a later reload must not share.
+	c.Rules = append([]RuleConfig(nil), c.Rules...)
+	c.Gateway.APIPrefixes = append([]string(nil), c.Gateway.APIPrefixes...)
+	c.Gateway.LoginPrefixes = append([]string(nil), c.Gateway.LoginPrefixes...)
+	s.Config = c
+	return s, nil
+}
+
+// LoadSnapshot is Load then Build, reporting the problems of both at once.
+func LoadSnapshot(opts Options) (*Snapshot, error) {
+	l, err := Load(opts)
+	if err != nil {
+		probs := err.(Problems)
+		if verr := Validate(&l.Config); verr != nil {
+			for _, v := range annotate(verr.(Problems), l) {
+				if !mentionsKeyOf(probs, v) {
+					probs = append(probs, v)
+				}
+			}
+		}
+		return nil, probs
+	}
+	return Build(l)
+}
+
+// mentionsKeyOf reports whether a load problem already names the key of a
+// validation problem (a value that failed to load shows as its default).
+func mentionsKeyOf(probs Problems, v string) bool {
+	key, _, _ := strings.Cut(v, ":")
+	for _, p := range probs {
+		if strings.HasPrefix(p, key+" ") || strings.HasPrefix(p, key+":") {
+			return true
+		}
+	}
+	return false
+}
+
+// annotate says where each problem's value came from, when not a default:
+// "region (from --region): ...", "mode (from CALLFIX_MODE): ...".
+func annotate(probs Problems, l *Loaded) Problems {
+	out := make(Problems, len(probs))
+	for i, p := range probs {
+		key, rest, _ := strings.Cut(p, ":")
+		k := keyByName[key]
+		if k == nil {
+			out[i] = p
+			continue
+		}
+		switch src := l.Sources[key]; src {
+		case SourceFile:
+			out[i] = key + " (in " + l.File + "):" + rest
+		case SourceEnv, SourceFlag:
+			out[i] = key + " (from " + describeSource(src, k) + "):" + rest
+		default:
+			out[i] = p
+		}
+	}
+	return out
+}
