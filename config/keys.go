@@ -40,9 +40,14 @@ var dedicatedFlags = map[string]string{
 	"upstream.login": "upstream-login",
 }
 
+// notReloadable are read once at start: the listeners, the server's own
+// limits, and the telemetry pipelines.
 var notReloadable = map[string]bool{
 	"listen": true, "admin_listen": true, "tls.cert_file": true, "tls.key_file": true,
-	"server.max_conns": true, "server.max_header_bytes": true,
+	"server.max_conns": true, "server.max_header_bytes": true, "server.read_timeout": true,
+	"server.write_timeout": true, "server.idle_timeout": true,
+	"tracing.endpoint": true, "tracing.protocol": true, "tracing.headers": true, "tracing.sample_ratio": true,
+	"audit.enabled": true, "audit.file": true,
 }
 
 var (
