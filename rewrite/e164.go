@@ -56,10 +56,30 @@ func canonicalE164(d string) bool {
 		if mask := possibleLengths[cc]; mask != 0 {
 			// Calling codes are prefix-free: the first that exists is the one.
 			l := len(d) - i - 1
-			return l <= 17 && mask&(1<<l) != 0
+			if l > 17 || mask&(1<<l) == 0 {
+				return false
+			}
+			if d[i+1] == '0' {
+				// A national prefix written after the calling code
+				// (+49 030...) is dropped by phonenumbers, while Italy's
+				// leading zero is kept: only phonenumbers can tell.
+				return roundTrips(d)
+			}
+			return true
 		}
 	}
 	return false
+}
+
+// roundTrips reports whether phonenumbers reads +d as a possible number
+// and writes it back as exactly +d.
+func roundTrips(d string) bool {
+	var num phonenumbers.PhoneNumber
+	if err := phonenumbers.ParseToNumber("+"+d, "ZZ", &num); err != nil {
+		return false
+	}
+	return phonenumbers.IsPossibleNumberWithReason(&num) == phonenumbers.IS_POSSIBLE &&
+		phonenumbers.Format(&num, phonenumbers.E164) == "+"+d
 }
 
 // regionOf returns the main region of the calling code that starts d, the

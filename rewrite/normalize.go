@@ -37,8 +37,18 @@ func Normalize(f Format, value, country string, level Level) Normalized {
 
 // normalize appends the canonical form of s to dst. When the returned
 // Normalized has a Reason, dst is returned unchanged. Normalized.Value is not set:
-// the caller owns the bytes.
+// the caller owns the bytes. Changed is decided here, once, by comparing
+// the output with the input as sent.
 func normalize(dst []byte, f Format, s, country string, level Level) ([]byte, Normalized) {
+	start := len(dst)
+	dst, n := normalizeValue(dst, f, s, country, level)
+	if n.Reason == reasonNone {
+		n.Changed = string(dst[start:]) != s
+	}
+	return dst, n
+}
+
+func normalizeValue(dst []byte, f Format, s, country string, level Level) ([]byte, Normalized) {
 	t := trimSpace(s)
 	if t == "" {
 		return dst, Normalized{Reason: ReasonEmpty}
@@ -130,13 +140,14 @@ func normalizeTel(dst []byte, f Format, t string, trimmed bool, country string, 
 	// and a phone-context that is itself a global number prefix.
 	num, params, _ := strings.Cut(rest, ";")
 	var ext, context string
+	hasExt := false
 	for params != "" {
 		var p string
 		p, params, _ = strings.Cut(params, ";")
 		name, val, ok := strings.Cut(p, "=")
 		switch {
-		case ok && strings.EqualFold(name, "ext") && ext == "":
-			ext = val
+		case ok && strings.EqualFold(name, "ext") && !hasExt:
+			ext, hasExt = val, true
 		case ok && strings.EqualFold(name, "phone-context") && context == "" && len(val) > 1 && val[0] == '+':
 			context = val
 		default:
@@ -149,7 +160,7 @@ func normalizeTel(dst []byte, f Format, t string, trimmed bool, country string, 
 	if context != "" && num[0] != '+' {
 		num = context + num
 	}
-	if ext != "" {
+	if hasExt {
 		num = num + ";ext=" + ext
 	}
 	return normalizePhone(dst, f, num, country, level, true)
@@ -175,11 +186,13 @@ func normalizePhone(dst []byte, f Format, s, country string, level Level, fromTe
 	}
 
 	e164, region, reason := parse(digits, plus, country, level)
-	if reason != reasonNone && !plus {
+	if !plus {
 		// An international number written with an international dialling
 		// prefix, 00 (most of the world) or 011 (North America), whatever the
-		// default country dials with. Tried only when the number does not
-		// read as a national one: 011 starts national numbers in the UK.
+		// default country dials with. The national reading wins when it is
+		// valid (011 starts national numbers in the UK); the international one
+		// wins when the national reading fails, or is merely possible while
+		// the international one is valid (0044... read in Japan).
 		var rest []byte
 		switch {
 		case len(digits) > 3 && string(digits[:3]) == "011":
@@ -188,15 +201,22 @@ func normalizePhone(dst []byte, f Format, s, country string, level Level, fromTe
 			rest = digits[2:]
 		}
 		if rest != nil {
-			if e, r, why := parse(rest, true, country, level); why == reasonNone {
-				e164, region, reason = e, r, why
+			if reason != reasonNone {
+				if e, r, why := parse(rest, true, country, level); why == reasonNone {
+					e164, region, reason = e, r, why
+				}
+			} else if level == LevelPossible {
+				if _, _, why := parse(digits, false, country, LevelValid); why != reasonNone {
+					if e, r, why := parse(rest, true, country, LevelValid); why == reasonNone {
+						e164, region, reason = e, r, why
+					}
+				}
 			}
 		}
 	}
 	if reason != reasonNone {
 		return dst, Normalized{Reason: reason}
 	}
-	start := len(dst)
 	if f != FormatE164 {
 		dst = append(dst, "tel:"...)
 	}
@@ -205,7 +225,7 @@ func normalizePhone(dst []byte, f Format, s, country string, level Level, fromTe
 		dst = append(dst, ";ext="...)
 		dst = append(dst, ext...)
 	}
-	return dst, Normalized{Changed: string(dst[start:]) != s, Kind: KindPhone, Country: region}
+	return dst, Normalized{Kind: KindPhone, Country: region}
 }
 
 // parse is parseNumber; benchmarks replace it to measure the engine's own
@@ -266,32 +286,34 @@ func parseNumber(digits []byte, plus bool, country string, level Level) (string,
 		return "", "", ReasonNotValid
 	}
 	region := country
-	if plus {
-		region = phonenumbers.GetRegionCodeForCountryCode(int(num.GetCountryCode()))
+	if cc := int(num.GetCountryCode()); plus || cc != phonenumbers.GetCountryCodeForRegion(country) {
+		// Read as international, by a + or by the country's own
+		// international prefix, which phonenumbers strips itself.
+		region = phonenumbers.GetRegionCodeForCountryCode(cc)
 	}
 	return phonenumbers.Format(num, phonenumbers.E164), region, reasonNone
 }
 
 // splitPhone reads a phone number in a common notation: an optional leading
-// +, digits, the separators people type (spaces, ( ) - . / and their Unicode
+// +, digits, the separators people type (spaces, ( ) [ ] - . / and their Unicode
 // look-alikes), and an optional trailing extension (x123, ext. 123,
 // extension 123, #123, ;ext=123). It appends the digits to buf.
 func splitPhone(s string, buf []byte) (digits []byte, plus bool, ext string, reason Reason) {
 	i := 0
-	if s[0] == '+' {
-		plus = true
-		i = 1
-	}
 	for i < len(s) {
 		c := s[i]
 		switch {
+		case c == '+' && !plus && len(buf) == 0:
+			// A leading + may follow a bracket or space: (+44) 20 7946 0958.
+			plus = true
+			i++
 		case c >= '0' && c <= '9':
 			if len(buf) > maxDigits {
 				return nil, false, "", ReasonTooLong
 			}
 			buf = append(buf, c)
 			i++
-		case c == ' ' || c == '\t' || c == '-' || c == '.' || c == '(' || c == ')' || c == '/':
+		case c == ' ' || c == '\t' || c == '-' || c == '.' || c == '(' || c == ')' || c == '/' || c == '[' || c == ']':
 			i++
 		case c >= 0x80:
 			if n := unicodeSeparator(s[i:]); n > 0 {
