@@ -9,12 +9,17 @@ FUZZTIME  ?= 2m
 # Brief fuzzing inside `make test`; long runs belong to `make fuzz`.
 TESTFUZZTIME ?= 3s
 
-.PHONY: all build test test-unit test-fuzz bench fuzz lint vet clean
+.PHONY: all build run test test-unit test-fuzz bench fuzz lint vet clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/callfix
+
+## run: the proxy on :8080 in front of the default region (us-east-1), no config file needed.
+## Pass flags with ARGS, e.g. make run ARGS='--region eu-west-2 --mode audit'.
+run:
+	$(GO) run ./cmd/callfix serve $(ARGS)
 
 ## test: vet, unit and end-to-end tests under the race detector, then each fuzz target briefly.
 test: vet test-unit test-fuzz

@@ -31,6 +31,7 @@ type Env struct {
 const usage = `callfix repairs the addresses in Genesys Cloud call requests.
 
 Usage:
+  callfix [serve] [flags]          run the proxy (see 'callfix help serve')
   callfix check [flags] [FILE|-]   show what callfix would forward for a request body
   callfix config [flags]           print the effective configuration, with where each value came from
   callfix regions                  list the Genesys Cloud regions callfix knows
@@ -43,12 +44,14 @@ Run 'callfix help check' for the flags of a command.
 // Run executes the command line args (without the program name) and
 // returns the process exit code.
 func Run(args []string, env Env) int {
-	if len(args) == 0 {
-		fmt.Fprint(env.Stderr, usage)
-		return ExitUsage
+	if len(args) == 0 || (len(args[0]) > 1 && args[0][0] == '-' && args[0] != "-h" && args[0] != "-help" && args[0] != "--help" && args[0] != "--version" && args[0] != "-version") {
+		// callfix [flags] is callfix serve [flags].
+		return runServe(args, env)
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
+	case "serve":
+		return runServe(rest, env)
 	case "check":
 		return runCheck(rest, env)
 	case "config":

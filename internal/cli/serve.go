@@ -1,0 +1,149 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/callfix/callfix/config"
+	"github.com/callfix/callfix/internal/version"
+	"github.com/callfix/callfix/proxy"
+)
+
+const serveHelp = `Usage: callfix [serve] [flags]
+
+Runs the proxy: integrations change their Genesys Cloud base URL to
+http://HOST:8080 and callfix forwards every request to the region's API
+host (/oauth/* to its login host), repairing the addresses in call requests.
+
+  proxy    --listen (default :8080)
+  admin    --admin-listen (default 127.0.0.1:9090): /healthz, /readyz, /metrics
+
+Configuration: defaults, then --config FILE (or $CALLFIX_CONFIG), then
+CALLFIX_* variables, then flags; 'callfix config' shows the result and
+docs/CONFIG.md lists every key. The config file is watched and reloaded on
+change and on SIGHUP. SIGTERM or SIGINT: readiness turns false, no new
+connections are accepted, requests in flight finish within
+server.shutdown_grace, and callfix exits 0.
+
+Exit status: 0 after a clean shutdown, 1 when a listener cannot start or
+shutdown timed out, 2 for bad usage or configuration.
+`
+
+func runServe(args []string, env Env) int {
+	fs := newFlagSet("serve", serveHelp, env)
+	cf := addConfigFlags(fs)
+	pos, err := parseInterspersed(fs, args, env)
+	if err != nil {
+		return flagExit(err)
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(env.Stderr, "callfix serve: unexpected argument %q (the config file goes in --config)\n", pos[0])
+		return ExitUsage
+	}
+	opts, err := cf.options(env)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "callfix serve: %v\n", err)
+		return ExitUsage
+	}
+	log := slog.New(slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	mgr, err := config.NewManager(opts, log)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "callfix serve: the configuration has problems:\n")
+		var probs config.Problems
+		if errors.As(err, &probs) {
+			for _, p := range probs {
+				fmt.Fprintf(env.Stderr, "  %s\n", p)
+			}
+		} else {
+			fmt.Fprintf(env.Stderr, "  %v\n", err)
+		}
+		return ExitUsage
+	}
+	snap := mgr.Current()
+	c := snap.Config
+	warnDangerous(log, &c)
+
+	srv, err := proxy.New(proxy.Options{Config: mgr, Logger: log, TLS: c.TLS.CertFile != ""})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "callfix serve: %v\n", err)
+		return ExitUsage
+	}
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "callfix serve: cannot listen on %s (listen): %v\n", c.Listen, err)
+		return 1
+	}
+	adminLn, err := net.Listen("tcp", c.AdminListen)
+	if err != nil {
+		ln.Close()
+		fmt.Fprintf(env.Stderr, "callfix serve: cannot listen on %s (admin_listen): %v\n", c.AdminListen, err)
+		return 1
+	}
+	admin := &fasthttp.Server{Handler: srv.AdminHandler(nil), NoDefaultServerHeader: true, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, CloseOnShutdown: true}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 2)
+	go func() {
+		if c.TLS.CertFile != "" {
+			errc <- srv.ServeTLS(ln, c.TLS.CertFile, c.TLS.KeyFile)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	go func() { errc <- admin.Serve(adminLn) }()
+	go mgr.Watch(ctx)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go mgr.WatchSignals(ctx, hup)
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(term)
+
+	log.Info("callfix serving", "version", version.Version, "listen", ln.Addr().String(), "admin_listen", adminLn.Addr().String(),
+		"region", snap.Region.Name, "api", c.Upstream.API, "login", c.Upstream.Login, "country", snap.Country, "mode", c.Mode,
+		"config_file", snap.File)
+
+	select {
+	case sig := <-term:
+		log.Info("shutting down: readiness is false, finishing requests in flight", "signal", sig.String(), "grace", mgr.Current().Config.Server.ShutdownGrace.String(), "in_flight", srv.InFlight())
+	case err := <-errc:
+		log.Error("a listener stopped", "error", err.Error())
+		return 1
+	}
+	grace := mgr.Current().Config.Server.ShutdownGrace
+	sctx, scancel := context.WithTimeout(context.Background(), grace)
+	defer scancel()
+	code := 0
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Error("shutdown grace period ended with requests still in flight", "in_flight", srv.InFlight(), "error", err.Error())
+		code = 1
+	}
+	cancel()
+	_ = admin.Shutdown()
+	log.Info("callfix stopped")
+	return code
+}
+
+// warnDangerous says loudly at start what weakens security or privacy.
+func warnDangerous(log *slog.Logger, c *config.Config) {
+	if c.Upstream.AllowInsecureHTTP {
+		log.Warn("upstream.allow_insecure_http is on: tokens may cross the network in clear text")
+	}
+	if c.Mask == "full" {
+		log.Warn("mask is full: complete phone numbers reach logs, traces and error bodies")
+	}
+	if host, _, err := net.SplitHostPort(c.AdminListen); err == nil && host != "127.0.0.1" && host != "localhost" && host != "::1" {
+		log.Warn("the admin listener is not on loopback: /metrics is reachable from the network", "admin_listen", c.AdminListen)
+	}
+}

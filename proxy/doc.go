@@ -1,0 +1,7 @@
+// Package proxy is the callfix reverse proxy: a fasthttp server that
+// forwards every request to the configured Genesys Cloud upstream (API or
+// login host) byte for byte, less hop-by-hop headers, plus X-Forwarded-*,
+// and intercepts the requests a rewrite rule matches to repair their
+// addresses. It answers its own errors in Genesys's error format and never
+// contacts a host it was not configured with.
+package proxy

@@ -1,0 +1,18 @@
+package proxy
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package if a test leaves goroutines behind: every
+// server, upstream client and body stream must be shut down.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// fasthttp's coarse clock and idle-connection cleaners are
+		// process-wide and start on first use.
+		goleak.IgnoreTopFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"),
+	)
+}

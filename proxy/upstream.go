@@ -1,0 +1,96 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/callfix/callfix/config"
+)
+
+// upstream is one host callfix forwards to, with its connection pool.
+type upstream struct {
+	name   string // "api" or "login", for logs and metrics
+	scheme string
+	host   []byte // the Host header value: host[:port] as in the URL
+	client *fasthttp.HostClient
+	key    upstreamKey
+}
+
+// upstreamKey is everything a HostClient is built from: when a reload does
+// not change it, the client (and its warm connection pool) is kept.
+type upstreamKey struct {
+	URL                           string
+	CAFile, ServerName            string
+	MaxConns                      int
+	Dial, Timeout, Idle, ReadBody time.Duration
+}
+
+func newUpstream(name, rawURL string, c *config.Config, prev *upstream) (*upstream, error) {
+	key := upstreamKey{URL: rawURL, CAFile: c.Upstream.CAFile, ServerName: c.Upstream.ServerName,
+		MaxConns: c.Upstream.MaxConns, Dial: c.Upstream.DialTimeout, Timeout: c.Upstream.Timeout,
+		Idle: c.Upstream.IdleTimeout, ReadBody: c.Server.WriteTimeout}
+	if prev != nil && reflect.DeepEqual(prev.key, key) {
+		return prev, nil
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("upstream.%s: %q is not a URL", name, rawURL)
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		if u.Scheme == "https" {
+			addr = net.JoinHostPort(u.Hostname(), "443")
+		} else {
+			addr = net.JoinHostPort(u.Hostname(), "80")
+		}
+	}
+	up := &upstream{name: name, scheme: u.Scheme, host: []byte(u.Host), key: key}
+	dialTimeout := c.Upstream.DialTimeout
+	up.client = &fasthttp.HostClient{
+		Addr:                          addr,
+		Name:                          "",
+		NoDefaultUserAgentHeader:      true, // the client's own User-Agent, or none
+		IsTLS:                         u.Scheme == "https",
+		MaxConns:                      c.Upstream.MaxConns,
+		MaxConnWaitTimeout:            c.Upstream.Timeout,
+		MaxIdleConnDuration:           c.Upstream.IdleTimeout,
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+		StreamResponseBody:            true,
+		ReadBufferSize:                16 << 10,
+		WriteBufferSize:               16 << 10,
+		// A request is sent once. Retrying a POST could place a second
+		// real call; callfix retries nothing and lets clients decide.
+		RetryIf: func(*fasthttp.Request) bool { return false },
+		Dial: func(addr string) (net.Conn, error) {
+			return fasthttp.DialTimeout(addr, dialTimeout)
+		},
+	}
+	if up.client.IsTLS {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
+		if c.Upstream.ServerName != "" {
+			tc.ServerName = c.Upstream.ServerName
+		}
+		if c.Upstream.CAFile != "" {
+			pem, err := os.ReadFile(c.Upstream.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("upstream.ca_file: cannot read %s: %v", c.Upstream.CAFile, err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("upstream.ca_file: %s holds no PEM certificate", c.Upstream.CAFile)
+			}
+			tc.RootCAs = pool
+		}
+		up.client.TLSConfig = tc
+	}
+	return up, nil
+}
