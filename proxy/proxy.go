@@ -7,11 +7,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -36,6 +36,9 @@ type Options struct {
 	Observer Observer
 	// TLS reports that the listener serves HTTPS, for X-Forwarded-Proto.
 	TLS bool
+	// Dial, if not nil, opens connections to upstreams instead of TCP with
+	// upstream.dial_timeout (in-memory tests and benchmarks use it).
+	Dial func(addr string) (net.Conn, error)
 }
 
 // Observer receives a record of every intercepted request. Records hold
@@ -73,6 +76,7 @@ type Server struct {
 
 	idPrefix string
 	idSeq    atomic.Uint64
+	dial     func(addr string) (net.Conn, error)
 }
 
 // state is what one configuration snapshot needs at request time.
@@ -93,20 +97,20 @@ func New(opts Options) (*Server, error) {
 	if opts.Config == nil {
 		return nil, errors.New("proxy: Options.Config is required")
 	}
-	s := &Server{mgr: opts.Config, log: opts.Logger, observer: opts.Observer, tls: opts.TLS}
+	s := &Server{mgr: opts.Config, log: opts.Logger, observer: opts.Observer, tls: opts.TLS, dial: opts.Dial}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	s.idPrefix = hex.EncodeToString(b[:])
-	st, err := newState(opts.Config.Current(), nil)
+	st, err := newState(opts.Config.Current(), nil, s.dial)
 	if err != nil {
 		return nil, err
 	}
 	s.state.Store(st)
 	opts.Config.SetApply(func(snap *config.Snapshot) error {
-		st, err := newState(snap, s.state.Load())
+		st, err := newState(snap, s.state.Load(), s.dial)
 		if err != nil {
 			return err
 		}
@@ -143,17 +147,17 @@ func New(opts Options) (*Server, error) {
 // handler; larger bodies stream through with bounded memory.
 const streamThreshold = 64 << 10
 
-func newState(snap *config.Snapshot, prev *state) (*state, error) {
+func newState(snap *config.Snapshot, prev *state, dial func(string) (net.Conn, error)) (*state, error) {
 	c := &snap.Config
 	var pa, pl *upstream
 	if prev != nil {
 		pa, pl = prev.api, prev.login
 	}
-	api, err := newUpstream("api", c.Upstream.API, c, pa)
+	api, err := newUpstream("api", c.Upstream.API, c, pa, dial)
 	if err != nil {
 		return nil, err
 	}
-	login, err := newUpstream("login", c.Upstream.Login, c, pl)
+	login, err := newUpstream("login", c.Upstream.Login, c, pl, dial)
 	if err != nil {
 		return nil, err
 	}
@@ -366,7 +370,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, st *state, up *upstream, targ
 		req.SetBodyStream(ctx.RequestBodyStream(), in.Header.ContentLength())
 	}
 	resp := fasthttp.AcquireResponse()
-	if err := up.client.DoTimeout(req, resp, st.timeout); err != nil {
+	if err := up.client.Do(req, resp); err != nil {
 		fasthttp.ReleaseResponse(resp)
 		status, code, msg := upstreamError(err, up.name)
 		id := s.requestID(ctx)
@@ -516,39 +520,33 @@ func copyResponse(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, head bool) 
 		fasthttp.ReleaseResponse(resp)
 		return
 	}
-	n := resp.Header.ContentLength()
-	if n == -2 {
-		n = -1 // until close upstream: chunked to the client
+	if resp.BodyStream() == nil {
+		// A small body, read whole: copy it and free the upstream response.
+		out.SetBody(resp.Body())
+		fasthttp.ReleaseResponse(resp)
+		return
 	}
-	out.SetBodyStream(&releasingBody{resp: resp}, n)
+	rb := bodyPool.Get().(*releasingBody)
+	rb.resp = resp
+	out.SetBodyStream(rb, resp.Header.ContentLength())
 }
 
+var bodyPool = sync.Pool{New: func() any { return new(releasingBody) }}
+
 // releasingBody streams an upstream response body and releases the
-// response when fasthttp closes it, after the last byte or on a client that
-// went away.
+// response (returning or closing its connection) when fasthttp closes it:
+// after the last byte, or when the client went away.
 type releasingBody struct {
 	resp *fasthttp.Response
 }
 
-func (b *releasingBody) Read(p []byte) (int, error) {
-	r := b.resp.BodyStream()
-	if r == nil {
-		// fasthttp read a small body whole.
-		body := b.resp.Body()
-		if len(body) == 0 {
-			return 0, io.EOF
-		}
-		n := copy(p, body)
-		b.resp.SetBodyRaw(body[n:])
-		return n, nil
-	}
-	return r.Read(p)
-}
+func (b *releasingBody) Read(p []byte) (int, error) { return b.resp.BodyStream().Read(p) }
 
 func (b *releasingBody) Close() error {
 	if b.resp != nil {
 		fasthttp.ReleaseResponse(b.resp)
 		b.resp = nil
+		bodyPool.Put(b)
 	}
 	return nil
 }

@@ -30,13 +30,13 @@ type upstreamKey struct {
 	URL                           string
 	CAFile, ServerName            string
 	MaxConns                      int
-	Dial, Timeout, Idle, ReadBody time.Duration
+	Dial, Timeout, Idle time.Duration
 }
 
-func newUpstream(name, rawURL string, c *config.Config, prev *upstream) (*upstream, error) {
+func newUpstream(name, rawURL string, c *config.Config, prev *upstream, dial func(string) (net.Conn, error)) (*upstream, error) {
 	key := upstreamKey{URL: rawURL, CAFile: c.Upstream.CAFile, ServerName: c.Upstream.ServerName,
 		MaxConns: c.Upstream.MaxConns, Dial: c.Upstream.DialTimeout, Timeout: c.Upstream.Timeout,
-		Idle: c.Upstream.IdleTimeout, ReadBody: c.Server.WriteTimeout}
+		Idle: c.Upstream.IdleTimeout}
 	if prev != nil && reflect.DeepEqual(prev.key, key) {
 		return prev, nil
 	}
@@ -64,7 +64,6 @@ func newUpstream(name, rawURL string, c *config.Config, prev *upstream) (*upstre
 		MaxIdleConnDuration:           c.Upstream.IdleTimeout,
 		DisableHeaderNamesNormalizing: true,
 		DisablePathNormalizing:        true,
-		StreamResponseBody:            true,
 		ReadBufferSize:                16 << 10,
 		WriteBufferSize:               16 << 10,
 		// A request is sent once. Retrying a POST could place a second
@@ -74,6 +73,11 @@ func newUpstream(name, rawURL string, c *config.Config, prev *upstream) (*upstre
 			return fasthttp.DialTimeout(addr, dialTimeout)
 		},
 	}
+	if dial != nil {
+		up.client.Dial = dial
+	}
+	hc := up.client
+	hc.Transport = newTransport(hc, hc.AcquireConn, hc.ReleaseConn, hc.CloseConn, c.Upstream.Timeout)
 	if up.client.IsTLS {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
 		if c.Upstream.ServerName != "" {

@@ -1,0 +1,109 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
+
+	"github.com/callfix/callfix/config"
+)
+
+// inmemProxy is a Server in front of an in-memory fasthttp upstream that
+// answers a small Genesys-like JSON body: no sockets, so the proxy's own
+// work is what is measured.
+func inmemProxy(tb testing.TB, extra map[string]string) *Server {
+	tb.Helper()
+	ln := fasthttputil.NewInmemoryListener()
+	up := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		ctx.SetContentType("application/json")
+		ctx.Response.Header.Set("ININ-Correlation-Id", "c0ffee00-0000-4000-8000-000000000001")
+		ctx.SetBodyString(`{"id":"3f1a9c2e-0000-4000-8000-000000000009","selfUri":"/api/v2/conversations/calls/3f1a9c2e"}`)
+	}, NoDefaultServerHeader: true, NoDefaultDate: true}
+	go up.Serve(ln)
+	tb.Cleanup(func() { up.Shutdown(); ln.Close() })
+	flags := map[string]string{"upstream.api": "http://127.0.0.1:1", "upstream.login": "http://127.0.0.2:1"}
+	for k, v := range extra {
+		flags[k] = v
+	}
+	mgr, err := config.NewManager(config.Options{Flags: flags}, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := New(Options{Config: mgr, Dial: func(string) (net.Conn, error) { return ln.Dial() }})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+// roundTrip runs one request through the handler and writes the response
+// (streaming the upstream body) to w, as the fasthttp server would.
+func roundTrip(tb testing.TB, s *Server, ctx *fasthttp.RequestCtx, raw []byte, w *bufio.Writer) {
+	ctx.Request.Reset()
+	ctx.Response.Reset()
+	if err := ctx.Request.Read(bufio.NewReader(&byteReader{b: raw})); err != nil {
+		tb.Fatal(err)
+	}
+	s.ServeHTTP(ctx)
+	if err := ctx.Response.Write(w); err != nil {
+		tb.Fatal(err)
+	}
+	w.Flush()
+	ctx.Response.Reset() // closes the body stream, releasing the upstream response
+}
+
+type byteReader struct {
+	b []byte
+	i int
+}
+
+func (r *byteReader) Read(p []byte) (int, error) {
+	if r.i >= len(r.b) {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b[r.i:])
+	r.i += n
+	return n, nil
+}
+
+var passthroughRequest = []byte("GET /api/v2/users/me?expand=presence HTTP/1.1\r\nHost: callfix.local\r\n" +
+	"Authorization: Bearer abc.def.ghi\r\nAccept: application/json\r\nUser-Agent: PureCloud SDK/go\r\nX-Request-Id: r-1\r\n\r\n")
+
+// The pass-through request path allocates nothing per request once warm,
+// as fasthttp's own allocation_test.go asserts for its hot paths.
+func TestPassthrough_ZeroAllocations(t *testing.T) {
+	s := inmemProxy(t, nil)
+	var ctx fasthttp.RequestCtx
+	ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.IPv4(10, 1, 2, 3), Port: 5000}, nil)
+	w := bufio.NewWriter(io.Discard)
+	r := &byteReader{}
+	br := bufio.NewReader(r)
+	run := func() {
+		ctx.Request.Reset()
+		ctx.Response.Reset()
+		r.b, r.i = passthroughRequest, 0
+		br.Reset(r)
+		if err := ctx.Request.Read(br); err != nil {
+			t.Fatal(err)
+		}
+		s.ServeHTTP(&ctx)
+		if ctx.Response.StatusCode() != 200 {
+			t.Fatalf("status = %d, want 200: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+		if err := ctx.Response.Write(w); err != nil {
+			t.Fatal(err)
+		}
+		w.Flush()
+		ctx.Response.Reset()
+	}
+	for i := 0; i < 100; i++ {
+		run()
+	}
+	if n := testing.AllocsPerRun(1000, run); n != 0 {
+		t.Errorf("pass-through allocations per request = %v, want 0", n)
+	}
+}

@@ -1,0 +1,281 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// transport is the fasthttp.RoundTripper of callfix's upstream clients. It
+// differs from fasthttp's own in three ways that a proxy needs:
+//
+//   - A response body up to smallBody bytes is read whole and the
+//     connection returned to the pool at once; a larger (or chunked, or
+//     until-close) body is streamed to the client through a pooled reader
+//     that returns the connection when the client has it all. fasthttp's
+//     streaming allocates four objects per response; this allocates none.
+//   - timeout bounds the exchange up to the end of the response headers;
+//     a streamed body is bounded per read instead (a 100 MiB download may
+//     take longer than a call request may wait for its answer).
+//   - It never asks for a retry: a POST is sent once.
+//
+// C is fasthttp's unexported connection type, captured by inference from
+// the HostClient's methods.
+type transport[C interface{ Conn() net.Conn }] struct {
+	hc      *fasthttp.HostClient
+	acquire func(time.Duration, bool) (C, error)
+	release func(C)
+	close   func(C)
+	timeout time.Duration
+	pool    sync.Pool
+}
+
+// smallBody is the largest response body read whole.
+const smallBody = 64 << 10
+
+// errBadResponse stands for a response that is not HTTP.
+var errBadResponse = errors.New("upstream answered with something that is not an HTTP/1.1 response")
+
+func newTransport[C interface{ Conn() net.Conn }](hc *fasthttp.HostClient, acquire func(time.Duration, bool) (C, error), release, closeConn func(C), timeout time.Duration) *transport[C] {
+	t := &transport[C]{hc: hc, acquire: acquire, release: release, close: closeConn, timeout: timeout}
+	t.pool.New = func() any { return &bodyReader[C]{t: t} }
+	return t
+}
+
+func (t *transport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (bool, error) {
+	deadline := time.Now().Add(t.timeout)
+	cc, err := t.acquire(t.timeout, req.ConnectionClose())
+	if err != nil {
+		return false, err
+	}
+	conn := cc.Conn()
+	if err := conn.SetWriteDeadline(deadline); err != nil {
+		t.close(cc)
+		return false, err
+	}
+	bw := hc.AcquireWriter(conn)
+	err = req.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	hc.ReleaseWriter(bw)
+	if err != nil {
+		t.close(cc)
+		return false, err
+	}
+	if err := conn.SetReadDeadline(deadline); err != nil {
+		t.close(cc)
+		return false, err
+	}
+	br := hc.AcquireReader(conn)
+	resp.Header.DisableNormalizing()
+	if err := readResponseHeader(resp, br); err != nil {
+		hc.ReleaseReader(br)
+		t.close(cc)
+		if isTimeout(err) {
+			return false, fasthttp.ErrTimeout
+		}
+		if err == io.EOF {
+			return false, fasthttp.ErrConnectionClosed
+		}
+		return false, errBadResponse
+	}
+	keep := !req.ConnectionClose() && !resp.ConnectionClose()
+	status := resp.StatusCode()
+	if req.Header.IsHead() || status == 204 || status == 304 {
+		resp.SkipBody = true
+		t.done(cc, br, keep)
+		return false, nil
+	}
+	n := resp.Header.ContentLength()
+	if n >= 0 && n <= smallBody {
+		if err := resp.ReadBody(br, 0); err != nil {
+			hc.ReleaseReader(br)
+			t.close(cc)
+			return false, errBadResponse
+		}
+		t.done(cc, br, keep)
+		return false, nil
+	}
+	b := t.pool.Get().(*bodyReader[C])
+	b.cc, b.br, b.left, b.keep, b.eof = cc, br, int64(n), keep && n != -2, false
+	b.chunked, b.chunkLeft = n == -1, 0
+	resp.SetBodyStream(b, n)
+	return false, nil
+}
+
+func (t *transport[C]) done(cc C, br *bufio.Reader, keep bool) {
+	t.hc.ReleaseReader(br)
+	if keep {
+		t.release(cc)
+	} else {
+		t.close(cc)
+	}
+}
+
+func readResponseHeader(resp *fasthttp.Response, br *bufio.Reader) error {
+	for i := 0; ; i++ {
+		if err := resp.Header.Read(br); err != nil {
+			return err
+		}
+		s := resp.StatusCode()
+		if s < 100 || s > 199 || s == 101 {
+			return nil
+		}
+		if i > 10 { // interim responses without end
+			return errBadResponse
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// bodyReader streams one upstream response body: Content-Length framed
+// (left bytes), chunked, or until the upstream closes (left < -1). Each
+// read may wait up to the transport's timeout.
+type bodyReader[C interface{ Conn() net.Conn }] struct {
+	t         *transport[C]
+	cc        C
+	br        *bufio.Reader
+	left      int64
+	chunked   bool
+	chunkLeft int64
+	keep      bool
+	eof       bool
+}
+
+func (b *bodyReader[C]) Read(p []byte) (int, error) {
+	if b.eof {
+		return 0, io.EOF
+	}
+	if err := b.cc.Conn().SetReadDeadline(time.Now().Add(b.t.timeout)); err != nil {
+		return 0, err
+	}
+	switch {
+	case b.chunked:
+		return b.readChunked(p)
+	case b.left >= 0:
+		if b.left == 0 {
+			b.eof = true
+			return 0, io.EOF
+		}
+		if int64(len(p)) > b.left {
+			p = p[:b.left]
+		}
+		n, err := b.br.Read(p)
+		b.left -= int64(n)
+		if b.left == 0 {
+			b.eof = true
+		}
+		if err == io.EOF && !b.eof {
+			err = io.ErrUnexpectedEOF
+		}
+		return n, err
+	default: // until close
+		n, err := b.br.Read(p)
+		if err == io.EOF {
+			b.eof = true
+		}
+		return n, err
+	}
+}
+
+func (b *bodyReader[C]) readChunked(p []byte) (int, error) {
+	if b.chunkLeft == 0 {
+		size, err := readChunkSize(b.br)
+		if err != nil {
+			return 0, err
+		}
+		if size == 0 {
+			// Trailers, then the blank line. They are not forwarded: the
+			// response headers have gone already.
+			for {
+				line, err := b.br.ReadSlice('\n')
+				if err != nil {
+					return 0, err
+				}
+				if len(line) <= 2 {
+					break
+				}
+			}
+			b.eof = true
+			return 0, io.EOF
+		}
+		b.chunkLeft = size
+	}
+	if int64(len(p)) > b.chunkLeft {
+		p = p[:b.chunkLeft]
+	}
+	n, err := b.br.Read(p)
+	b.chunkLeft -= int64(n)
+	if err == io.EOF {
+		return n, io.ErrUnexpectedEOF
+	}
+	if b.chunkLeft == 0 && err == nil {
+		if c, err := b.br.ReadByte(); err != nil || (c == '\r' && !expectByte(b.br, '\n')) || (c != '\r' && c != '\n') {
+			return n, errBadResponse
+		}
+	}
+	return n, err
+}
+
+func expectByte(br *bufio.Reader, want byte) bool {
+	c, err := br.ReadByte()
+	return err == nil && c == want
+}
+
+func readChunkSize(br *bufio.Reader) (int64, error) {
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	digits := 0
+	for _, c := range line {
+		var d byte
+		switch {
+		case c >= '0' && c <= '9':
+			d = c - '0'
+		case c|0x20 >= 'a' && c|0x20 <= 'f':
+			d = c | 0x20 - 'a' + 10
+		default:
+			if digits == 0 || (c != ';' && c != '\r' && c != '\n' && c != ' ' && c != '\t') {
+				return 0, errBadResponse
+			}
+			return n, nil
+		}
+		if digits++; digits > 15 {
+			return 0, errBadResponse
+		}
+		n = n<<4 | int64(d)
+	}
+	return 0, errBadResponse
+}
+
+// Close returns the connection to the pool when the body was read to its
+// end, and closes it otherwise (a client that went away mid-body).
+func (b *bodyReader[C]) Close() error {
+	if b.br == nil {
+		return nil
+	}
+	t := b.t
+	t.hc.ReleaseReader(b.br)
+	if b.eof && b.keep {
+		_ = b.cc.Conn().SetReadDeadline(time.Time{})
+		t.release(b.cc)
+	} else {
+		t.close(b.cc)
+	}
+	var zero C
+	b.cc, b.br = zero, nil
+	t.pool.Put(b)
+	return nil
+}
