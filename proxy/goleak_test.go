@@ -14,6 +14,9 @@ func TestMain(m *testing.M) {
 		// process-wide and start on first use.
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"),
+		// fasthttp's shared dialer cleans its DNS cache in the background.
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*TCPDialer).tcpAddrsClean"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*TCPDialer).startTCPAddrsClean"),
 		// A stopped fasthttp.Server's worker cleaner notices the stop after
 		// its current sleep (fasthttp's MaxIdleWorkerDuration, 10s).
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
