@@ -225,7 +225,7 @@ func ParseByteSize(s string) (ByteSize, error) {
 		}
 	}
 	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || (n != 0 && n > (1<<62)/mult) {
+	if err != nil || n < 0 || (n != 0 && n > (1<<62)/mult) {
 		return 0, fmt.Errorf("%q is not a byte size: write a number of bytes or a size such as 512KiB or 1MiB", s)
 	}
 	return ByteSize(n * mult), nil
@@ -267,6 +267,10 @@ func (s Secret) String() string {
 
 // GoString redacts too, for %#v.
 func (s Secret) GoString() string { return strconv.Quote(s.String()) }
+
+// MarshalText redacts too, for encoders that do not use fmt (slog's JSON
+// handler, encoding/json).
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // Value returns the secret itself, for the code that uses it.
 func (s Secret) Value() string { return string(s) }

@@ -211,10 +211,8 @@ func (k *Key) set(c *Config, raw any) error {
 			return nil
 		}
 		rules, err := decodeRules(raw)
-		if err != nil {
-			return err
-		}
 		v.Set(reflect.ValueOf(rules))
+		return err
 	case reflect.Map:
 		m, err := stringMap(raw)
 		if err != nil {
@@ -297,13 +295,14 @@ func stringMap(raw any) (map[string]string, error) {
 	out := map[string]string{}
 	switch r := raw.(type) {
 	case string:
-		for _, p := range strings.Split(r, ",") {
+		for i, p := range strings.Split(r, ",") {
 			if p = strings.TrimSpace(p); p == "" {
 				continue
 			}
 			name, val, ok := strings.Cut(p, "=")
 			if !ok {
-				return nil, fmt.Errorf("%q is not name=value", p)
+				// The value may be a secret: name its position, not its text.
+				return nil, fmt.Errorf("item %d is not name=value: write Name=value pairs separated by commas", i+1)
 			}
 			out[strings.TrimSpace(name)] = strings.TrimSpace(val)
 		}
@@ -325,21 +324,45 @@ func stringMap(raw any) (map[string]string, error) {
 	return out, nil
 }
 
-// decodeRules reads the rules list, refusing unknown keys.
+// keyProblems is several problems, each already naming its full key
+// (rules[0].fields[1].fromat: ...).
+type keyProblems []string
+
+func (k keyProblems) Error() string { return strings.Join(k, "; ") }
+
+// decodeRules reads the rules list. Unknown keys are reported one by one
+// with their full path, and the rules are still returned so that
+// validation can check the rest.
 func decodeRules(raw any) ([]RuleConfig, error) {
 	if raw == nil {
 		return nil, nil
 	}
 	list, ok := raw.([]any)
 	if !ok {
-		return nil, fmt.Errorf("expected a list of rules, got %s; rules cannot be set from the environment or flags", describe(raw))
+		return nil, fmt.Errorf("expected a list of rules (- method: POST, path: ..., fields: [...]), got %s", describe(raw))
 	}
-	var errs []string
+	var errs keyProblems
+	unknown := func(at, name string, known []string) {
+		msg := fmt.Sprintf("%s.%s: unknown key", at, name)
+		best, bestD := "", 3
+		for _, k := range known {
+			if d := editDistance(name, k); d < bestD {
+				best, bestD = k, d
+			}
+		}
+		if best != "" {
+			msg += ": did you mean " + best + "?"
+		} else {
+			msg += ": use " + strings.Join(known, ", ")
+		}
+		errs = append(errs, msg)
+	}
 	rules := make([]RuleConfig, 0, len(list))
 	for i, item := range list {
+		at := fmt.Sprintf("rules[%d]", i)
 		m, ok := item.(map[string]any)
 		if !ok {
-			errs = append(errs, fmt.Sprintf("[%d] is %s: expected a map with method, path and fields", i, describe(item)))
+			errs = append(errs, fmt.Sprintf("%s: is %s: expected a map with method, path and fields", at, describe(item)))
 			continue
 		}
 		var r RuleConfig
@@ -353,13 +376,14 @@ func decodeRules(raw any) ([]RuleConfig, error) {
 			case "fields":
 				fl, ok := v.([]any)
 				if !ok {
-					errs = append(errs, fmt.Sprintf("[%d].fields is %s: expected a list of {path, format}", i, describe(v)))
+					errs = append(errs, fmt.Sprintf("%s.fields: is %s: expected a list of {path, format}", at, describe(v)))
 					continue
 				}
 				for j, fe := range fl {
+					fat := fmt.Sprintf("%s.fields[%d]", at, j)
 					fm, ok := fe.(map[string]any)
 					if !ok {
-						errs = append(errs, fmt.Sprintf("[%d].fields[%d] is %s: expected {path, format}", i, j, describe(fe)))
+						errs = append(errs, fmt.Sprintf("%s: is %s: expected {path, format}", fat, describe(fe)))
 						continue
 					}
 					var f FieldConfig
@@ -370,19 +394,19 @@ func decodeRules(raw any) ([]RuleConfig, error) {
 						case "format":
 							f.Format, _ = fm[fname].(string)
 						default:
-							errs = append(errs, fmt.Sprintf("[%d].fields[%d]: unknown key %q: a field has path and format", i, j, fname))
+							unknown(fat, fname, []string{"path", "format"})
 						}
 					}
 					r.Fields = append(r.Fields, f)
 				}
 			default:
-				errs = append(errs, fmt.Sprintf("[%d]: unknown key %q: a rule has method, path and fields", i, name))
+				unknown(at, name, []string{"method", "path", "fields"})
 			}
 		}
 		rules = append(rules, r)
 	}
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("%s", strings.Join(errs, "; "))
+		return rules, errs
 	}
 	return rules, nil
 }

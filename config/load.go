@@ -143,7 +143,19 @@ func Load(opts Options) (*Loaded, error) {
 			continue
 		}
 		if err := key.set(&cfg, k.Get(key.Name)); err != nil {
-			probs = append(probs, fmt.Sprintf("%s (from %s): %v", key.Name, describeSource(s, key), err))
+			where := "from " + describeSource(s, key)
+			if s == SourceFile {
+				where = "in " + path
+			}
+			var kp keyProblems
+			if errors.As(err, &kp) {
+				for _, p := range kp {
+					name, rest, _ := strings.Cut(p, ": ")
+					probs = append(probs, fmt.Sprintf("%s (%s): %s", name, where, rest))
+				}
+				continue
+			}
+			probs = append(probs, fmt.Sprintf("%s (%s): %v", key.Name, where, err))
 		}
 	}
 	l := &Loaded{Config: cfg, Sources: src, File: path}

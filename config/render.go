@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"log/slog"
 	"reflect"
 	"sort"
 	"strconv"
@@ -117,3 +118,6 @@ func (c Config) String() string {
 
 // GoString redacts too, for %#v.
 func (c Config) GoString() string { return "config.Config{\n" + c.String() + "}" }
+
+// LogValue makes slog print the redacted rendering.
+func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }

@@ -100,8 +100,16 @@ func LoadSnapshot(opts Options) (*Snapshot, error) {
 // validation problem (a value that failed to load shows as its default).
 func mentionsKeyOf(probs Problems, v string) bool {
 	key, _, _ := strings.Cut(v, ":")
+	key, _, _ = strings.Cut(key, " (")
+	if strings.HasPrefix(key, "rules[") {
+		// A rule that failed to load is not validated again: its missing
+		// path or format is the misspelt key already reported.
+		if i := strings.IndexByte(key, ']'); i > 0 {
+			key = key[:i+1]
+		}
+	}
 	for _, p := range probs {
-		if strings.HasPrefix(p, key+" ") || strings.HasPrefix(p, key+":") {
+		if strings.HasPrefix(p, key+" ") || strings.HasPrefix(p, key+":") || strings.HasPrefix(p, key+"[") || strings.HasPrefix(p, key+".") {
 			return true
 		}
 	}

@@ -23,18 +23,19 @@ func Validate(c *Config) error {
 		p = append(p, key+": "+fmt.Sprintf(format, args...))
 	}
 
-	checkAddr := func(key, addr string) {
+	checkAddr := func(key, addr string) (string, string, bool) {
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil || port == "" {
 			add(key, "%q is not a listen address: write host:port or :port, such as :8080 or 127.0.0.1:9090", addr)
-			return
+			return "", "", false
 		}
-		_ = host
+		return host, port, true
 	}
-	checkAddr("listen", c.Listen)
-	checkAddr("admin_listen", c.AdminListen)
-	if c.Listen != "" && c.Listen == c.AdminListen {
-		add("admin_listen", "%q is also the proxy's listen address: give the admin listener its own port", c.AdminListen)
+	lh, lp, ok1 := checkAddr("listen", c.Listen)
+	ah, ap, ok2 := checkAddr("admin_listen", c.AdminListen)
+	wildcard := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" || h == "[::]" }
+	if ok1 && ok2 && lp == ap && lp != "0" && (lh == ah || wildcard(lh) || wildcard(ah)) {
+		add("admin_listen", "%q shares its port with listen (%q): give the admin listener its own port", c.AdminListen, c.Listen)
 	}
 
 	region, ok := LookupRegion(c.Region)
@@ -156,7 +157,7 @@ func checkUpstream(raw string, allowHTTP bool) string {
 }
 
 func isLoopback(host string) bool {
-	if host == "localhost" {
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)
