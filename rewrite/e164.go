@@ -71,6 +71,20 @@ func canonicalE164(d string) bool {
 	return false
 }
 
+// nationalZero reports whether the national part of d, the digits of an
+// E.164 number after its "+", starts with 0.
+func nationalZero(d string) bool {
+	possibleOnce.Do(buildPossibleLengths)
+	cc := 0
+	for i := 0; i < 3 && i < len(d); i++ {
+		cc = cc*10 + int(d[i]-'0')
+		if possibleLengths[cc] != 0 {
+			return i+1 < len(d) && d[i+1] == '0'
+		}
+	}
+	return false
+}
+
 // roundTrips reports whether phonenumbers reads +d as a possible number
 // and writes it back as exactly +d.
 func roundTrips(d string) bool {

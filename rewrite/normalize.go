@@ -58,7 +58,9 @@ func normalizeValue(dst []byte, f Format, s, country string, level Level) ([]byt
 	switch scheme(t) {
 	case schemeSIP:
 		if f == FormatAddress {
-			return keep(dst, t, trimmed, 0, "")
+			// Kept exactly as sent, surrounding spaces included: callfix
+			// repairs phone numbers and user IDs, not SIP URIs.
+			return keep(dst, s, false, 0, "")
 		}
 		return dst, Normalized{Reason: notFor(f)}
 	case schemeUser:
@@ -173,8 +175,14 @@ const (
 
 // normalizePhone parses a phone number written in a common notation.
 func normalizePhone(dst []byte, f Format, s, country string, level Level, fromTel bool) ([]byte, Normalized) {
-	var buf [maxDigits + 2]byte
-	digits, plus, ext, reason := splitPhone(s, buf[:0])
+	// The digits are collected at the end of dst (the caller's scratch),
+	// then dst is cut back before the output is appended.
+	mark := len(dst)
+	digits, plus, ext, reason := splitPhone(s, dst)
+	if digits != nil {
+		dst = digits[:mark]
+		digits = digits[mark:]
+	}
 	if reason != reasonNone {
 		if fromTel && reason == ReasonCharacters {
 			reason = ReasonTelURI
@@ -217,6 +225,12 @@ func normalizePhone(dst []byte, f Format, s, country string, level Level, fromTe
 	if reason != reasonNone {
 		return dst, Normalized{Reason: reason}
 	}
+	if len(e164) > 1 && nationalZero(e164[1:]) && !roundTrips(e164[1:]) {
+		// phonenumbers wrote a number it would read differently (a run of
+		// zeros read as +44 0...): no repair that a second pass would undo.
+		return dst, Normalized{Reason: ReasonNotValid}
+	}
+	// digits alias dst beyond mark and are no longer needed.
 	if f != FormatE164 {
 		dst = append(dst, "tel:"...)
 	}
@@ -263,7 +277,9 @@ func parseNumber(digits []byte, plus bool, country string, level Level) (string,
 			return "", "", ReasonNoCountry
 		case phonenumbers.ErrNumTooLong:
 			return "", "", ReasonTooLong
-		case phonenumbers.ErrTooShortNSN, phonenumbers.ErrTooShortAfterIDD:
+		case phonenumbers.ErrTooShortNSN, phonenumbers.ErrTooShortAfterIDD, phonenumbers.ErrNotANumber:
+			// Only digits reach phonenumbers (splitPhone saw to it): "not a
+			// number" means too few of them to be one.
 			return "", "", ReasonTooShort
 		default:
 			return "", "", ReasonCharacters
@@ -298,17 +314,21 @@ func parseNumber(digits []byte, plus bool, country string, level Level) (string,
 // +, digits, the separators people type (spaces, ( ) [ ] - . / and their Unicode
 // look-alikes), and an optional trailing extension (x123, ext. 123,
 // extension 123, #123, ;ext=123). It appends the digits to buf.
+//
+// buf may already hold bytes: the returned slice is buf with the digits
+// appended (nil on a problem).
 func splitPhone(s string, buf []byte) (digits []byte, plus bool, ext string, reason Reason) {
+	base := len(buf)
 	i := 0
 	for i < len(s) {
 		c := s[i]
 		switch {
-		case c == '+' && !plus && len(buf) == 0:
+		case c == '+' && !plus && len(buf) == base:
 			// A leading + may follow a bracket or space: (+44) 20 7946 0958.
 			plus = true
 			i++
 		case c >= '0' && c <= '9':
-			if len(buf) > maxDigits {
+			if len(buf)-base > maxDigits {
 				return nil, false, "", ReasonTooLong
 			}
 			buf = append(buf, c)
@@ -323,7 +343,7 @@ func splitPhone(s string, buf []byte) (digits []byte, plus bool, ext string, rea
 			return nil, false, "", ReasonCharacters
 		default:
 			n := extensionMarker(s[i:])
-			if n == 0 || len(buf) == 0 {
+			if n == 0 || len(buf) == base {
 				return nil, false, "", ReasonCharacters
 			}
 			ext = trimSpace(s[i+n:])
@@ -333,7 +353,7 @@ func splitPhone(s string, buf []byte) (digits []byte, plus bool, ext string, rea
 			i = len(s)
 		}
 	}
-	if len(buf) == 0 {
+	if len(buf) == base {
 		return nil, false, "", ReasonNotAddress
 	}
 	return buf, plus, ext, reasonNone
