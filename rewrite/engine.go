@@ -139,7 +139,8 @@ type Problem struct {
 }
 
 // Message returns a sentence for a person, such as "phoneNumber has too
-// few digits to be a phone number (read in US)". It never contains the value.
+// few digits to be a phone number (read as a number of US)". It never
+// contains the value.
 func (p Problem) Message() string {
 	msg := p.Path + " " + p.Reason.Message()
 	switch p.Reason {

@@ -348,8 +348,9 @@ func TestNormalize_KeepsCanonical(t *testing.T) {
 	f(FormatAddress, "tel:+5511961234567", "US", "tel:+5511961234567")
 	f(FormatAddress, "tel:+442079460958;ext=12", "US", "tel:+442079460958;ext=12")
 	f(FormatAddress, "tel:+15551234567;ext=1234567890", "US", "tel:+15551234567;ext=1234567890")
-	// surrounding whitespace is all that changes
-	f(FormatAddress, " sip:alice@example.com ", "US", "sip:alice@example.com")
+	// surrounding whitespace is all that changes (SIP URIs are kept exactly:
+	// callfix repairs numbers and user IDs, not SIP)
+	f(FormatAddress, " sip:alice@example.com ", "US", " sip:alice@example.com ")
 	f(FormatAddress, "\nuser:3fa85f64-5717-4562-b3fc-2c963f66afa6", "US", "user:3fa85f64-5717-4562-b3fc-2c963f66afa6")
 	// tel, e164 and user fields
 	f(FormatTel, "tel:+15551234567", "US", "tel:+15551234567")
