@@ -29,9 +29,14 @@ var (
 	hdrContentEncode  = []byte("Content-Encoding")
 	hdrContentType    = []byte("Content-Type")
 	hdrCountry        = []byte("X-Callfix-Country")
+	hdrRequestID      = []byte("X-Request-Id")
 	// Expect: 100-continue was answered by callfix itself when it read the
 	// body; the upstream gets the body at once.
 	hdrExpect = []byte("Expect")
+	// W3C trace context: continued, and replaced by callfix's client span
+	// on traced requests.
+	hdrTraceparent = []byte("traceparent")
+	hdrTracestate  = []byte("tracestate")
 )
 
 func isHop(name []byte) bool {

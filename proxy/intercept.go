@@ -3,7 +3,9 @@ package proxy
 import (
 	"bytes"
 	"compress/flate"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -13,34 +15,75 @@ import (
 	brotli "github.com/molecule-man/go-brrr"
 	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/callfix/callfix/internal/apierror"
+	"github.com/callfix/callfix/internal/telemetry"
 	"github.com/callfix/callfix/rewrite"
 )
 
 var errTooLarge = errors.New("body larger than the limit")
 
 // intercept reads a request that matches a rule, rewrites it, and forwards
-// it or answers 400 according to the mode.
+// it or answers 400 according to the mode. It records a server span, the
+// callfix.rewrite span, a client span for the upstream call, metrics, the
+// audit record, and tells the Observer.
 func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, target []byte, rt *rewrite.Route) {
 	start := time.Now()
 	in := &ctx.Request.Header
-	rec := Record{Route: rt.Name(), Mode: st.snap.Mode, Country: st.snap.Country, Start: start}
-	defer func() {
-		if s.observer != nil && rec.Status != 0 {
-			rec.Duration = time.Since(start)
-			s.observer.Intercepted(&rec)
+	rec := Record{Route: rt.Name(), Mode: st.snap.Mode, Country: st.snap.Country, Start: start, Mask: st.masker}
+	sctx := context.Background()
+	var server trace.Span
+	if s.tel.Tracing() {
+		path := target
+		if i := bytes.IndexAny(path, "?#"); i >= 0 {
+			path = path[:i]
 		}
+		sctx, server = s.startServerSpan(ctx, rt.Name(), rt.Pattern(), path)
+	}
+	defer func() {
+		rec.Duration = time.Since(start)
+		if rec.RequestID == "" {
+			rec.RequestID = s.requestID(ctx)
+		}
+		if rec.Status == 0 {
+			rec.Status = ctx.Response.StatusCode()
+		}
+		if server != nil {
+			server.SetAttributes(attribute.String(telemetry.AttrRequestID, rec.RequestID))
+			s.tel.RecordRewriteSpan(sctx, &rec)
+		}
+		s.tel.Intercepted(sctx, &rec)
+		if server != nil {
+			endWithStatus(server, rec.Status)
+		}
+		s.notify(&rec)
 	}()
 	fail := func(status int, code, msg string) {
 		rec.RequestID = s.requestID(ctx)
 		rec.Status = status
 		rec.Outcome = rewrite.OutcomeRejected
+		rec.RewriteStart, rec.RewriteEnd = time.Now(), time.Now()
 		s.answer(ctx, status, code, msg, rec.RequestID)
 		ctx.SetConnectionClose() // the body may be unread
 	}
+	send := func(body []byte, newLen int, dropEncoding bool) {
+		var inj *traceHeaders
+		var client trace.Span
+		if server != nil {
+			client, inj = s.startClientSpan(sctx, ctx, up)
+		}
+		t0 := time.Now()
+		rec.Upstream = s.forward(ctx, st, up, target, body, newLen, dropEncoding, inj)
+		rec.UpstreamDur = time.Since(t0)
+		if client != nil {
+			endWithStatus(client, rec.Upstream)
+		}
+		rec.Status = ctx.Response.StatusCode()
+	}
 
-	if v := in.PeekBytes(hdrCountry); len(v) > 0 {
+	if v := header(in, hdrCountry); len(v) > 0 {
 		cc := strings.ToUpper(strings.TrimSpace(string(v)))
 		if !rewrite.KnownCountry(cc) {
 			fail(400, apierror.CodeBadRequest, "X-Callfix-Country must be an ISO 3166 alpha-2 country with a numbering plan, such as US or GB")
@@ -68,7 +111,8 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 
 	body := raw
 	encoded := false
-	if enc := in.PeekBytes(hdrContentEncode); len(enc) > 0 && !bytes.EqualFold(enc, []byte("identity")) {
+	rec.RewriteStart = time.Now()
+	if enc := header(in, hdrContentEncode); len(enc) > 0 && !bytes.EqualFold(enc, []byte("identity")) {
 		dec := bytebufferpool.Get()
 		defer bytebufferpool.Put(dec)
 		switch err := decode(dec, enc, raw, limit); {
@@ -81,9 +125,9 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 			// Cannot be inspected: forwarded as sent, and recorded.
 			rec.Skipped = rewrite.SkipNotJSON
 			rec.Outcome = rewrite.OutcomeUnchanged
+			rec.RewriteEnd = time.Now()
 			rec.RequestID = s.requestID(ctx)
-			rec.Upstream = s.forward(ctx, st, up, target, raw, -1, false)
-			rec.Status = ctx.Response.StatusCode()
+			send(raw, -1, false)
 			return
 		default:
 			fail(400, apierror.CodeBadRequest, "the request body is not valid "+string(enc)+" as its Content-Encoding says")
@@ -93,6 +137,7 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 
 	res := st.snap.Engine.Rewrite(rt, body, rec.Country)
 	d := rewrite.Decide(st.snap.Mode, body, &res)
+	rec.RewriteEnd = time.Now()
 	rec.Outcome, rec.Changes, rec.Problems, rec.Skipped = d.Outcome, res.Changes, res.Problems, res.Skipped
 	rec.RequestID = s.requestID(ctx)
 	if d.Reject {
@@ -106,13 +151,26 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 		return
 	}
 	if d.Outcome == rewrite.OutcomeRewritten {
-		rec.Upstream = s.forward(ctx, st, up, target, d.Body, len(d.Body), encoded)
+		send(d.Body, len(d.Body), encoded)
 	} else {
 		// Nothing changed (or audit): the bytes as the client sent them,
 		// still encoded.
-		rec.Upstream = s.forward(ctx, st, up, target, raw, -1, false)
+		send(raw, -1, false)
 	}
-	rec.Status = ctx.Response.StatusCode()
+}
+
+// notify tells the Observer, shielding the client's answer from a panic in
+// it.
+func (s *Server) notify(rec *Record) {
+	if s.observer == nil {
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic in the observer, recovered; the request was answered", "request_id", rec.RequestID, "panic_type", fmt.Sprintf("%T", r))
+		}
+	}()
+	s.observer.Intercepted(rec)
 }
 
 // readLimited reads r into buf, failing with errTooLarge past limit bytes.

@@ -21,7 +21,6 @@ import (
 	"github.com/callfix/callfix/config"
 	"github.com/callfix/callfix/internal/apierror"
 	"github.com/callfix/callfix/internal/telemetry"
-	"github.com/callfix/callfix/rewrite"
 )
 
 // Options configure a Server. Only Config is required.
@@ -31,8 +30,11 @@ type Options struct {
 	Config *config.Manager
 	// Logger receives operational logs. If nil, logs are discarded.
 	Logger *slog.Logger
-	// Observer, if not nil, is told about every intercepted request once it
-	// is answered (telemetry and audit).
+	// Telemetry records spans, metrics and the audit log. If nil, metrics
+	// go to a private registry and nothing is traced.
+	Telemetry *telemetry.Telemetry
+	// Observer, if not nil, is also told about every intercepted request
+	// once it is answered. A panic in it is recovered and logged.
 	Observer Observer
 	// TLS reports that the listener serves HTTPS, for X-Forwarded-Proto.
 	TLS bool
@@ -48,25 +50,13 @@ type Observer interface {
 }
 
 // Record describes one intercepted request after it was answered.
-type Record struct {
-	RequestID string
-	Route     string // the rule's method and path template
-	Mode      rewrite.Mode
-	Outcome   rewrite.Outcome
-	Country   string
-	Changes   []rewrite.Change
-	Problems  []rewrite.Problem
-	Skipped   rewrite.Skip
-	Status    int // the status the client got
-	Upstream  int // the upstream's status, 0 when it was not reached
-	Start     time.Time
-	Duration  time.Duration
-}
+type Record = telemetry.Record
 
 // Server is the callfix reverse proxy.
 type Server struct {
 	mgr      *config.Manager
 	log      *slog.Logger
+	tel      *telemetry.Telemetry
 	observer Observer
 	tls      bool
 	state    atomic.Pointer[state]
@@ -97,9 +87,12 @@ func New(opts Options) (*Server, error) {
 	if opts.Config == nil {
 		return nil, errors.New("proxy: Options.Config is required")
 	}
-	s := &Server{mgr: opts.Config, log: opts.Logger, observer: opts.Observer, tls: opts.TLS, dial: opts.Dial}
+	s := &Server{mgr: opts.Config, log: opts.Logger, tel: opts.Telemetry, observer: opts.Observer, tls: opts.TLS, dial: opts.Dial}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.tel == nil {
+		s.tel = telemetry.Disabled()
 	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
@@ -207,7 +200,9 @@ func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	defer func() {
 		if r := recover(); r != nil {
 			id := s.requestID(ctx)
-			s.log.Error("panic while handling a request", "request_id", id, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			// The panic's value may quote request data (a phone number): its
+			// type and the stack locate the bug without it.
+			s.log.Error("panic while handling a request", "request_id", id, "panic_type", fmt.Sprintf("%T", r), "stack", string(debug.Stack()))
 			ctx.Response.Reset()
 			s.answer(ctx, 500, apierror.CodeInternal, "callfix failed to handle the request; the request was not forwarded if the failure came first", id)
 			ctx.SetConnectionClose()
@@ -236,7 +231,13 @@ func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	}
-	s.forward(ctx, st, up, target, nil, -1, false)
+	if s.tel.TracePassthrough() {
+		s.tracedPassthrough(ctx, st, up, target, path)
+		return
+	}
+	start := time.Now()
+	status := s.forward(ctx, st, up, target, nil, -1, false, nil)
+	s.tel.Passthrough(up == st.login, status, time.Since(start))
 }
 
 // route picks the upstream for an origin-form target and strips a gateway
@@ -358,10 +359,10 @@ func (it *headerIter) next() bool {
 // forward sends the request upstream and streams the answer back. body,
 // when not nil, replaces the client's body; newLen >= 0 replaces the
 // Content-Length; dropEncoding removes Content-Encoding (a decoded body).
-func (s *Server) forward(ctx *fasthttp.RequestCtx, st *state, up *upstream, target, body []byte, newLen int, dropEncoding bool) int {
+func (s *Server) forward(ctx *fasthttp.RequestCtx, st *state, up *upstream, target, body []byte, newLen int, dropEncoding bool, inj *traceHeaders) int {
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
-	s.buildRequest(ctx, st, up, req, target, newLen, dropEncoding)
+	s.buildRequest(ctx, st, up, req, target, newLen, dropEncoding, inj)
 	in := &ctx.Request
 	switch {
 	case body != nil:
@@ -387,7 +388,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, st *state, up *upstream, targ
 // headers in their order and case, less the hop-by-hop ones and
 // X-Callfix-Country, with Host set to the upstream's, X-Forwarded-For
 // appended to, and X-Forwarded-Proto and X-Forwarded-Host set.
-func (s *Server) buildRequest(ctx *fasthttp.RequestCtx, st *state, up *upstream, req *fasthttp.Request, target []byte, newLen int, dropEncoding bool) {
+func (s *Server) buildRequest(ctx *fasthttp.RequestCtx, st *state, up *upstream, req *fasthttp.Request, target []byte, newLen int, dropEncoding bool, inj *traceHeaders) {
 	in := &ctx.Request.Header
 	out := &req.Header
 	out.DisableSpecialHeader()
@@ -420,6 +421,8 @@ func (s *Server) buildRequest(ctx *fasthttp.RequestCtx, st *state, up *upstream,
 		k, v := it.key, it.value
 		switch {
 		case isHop(k) || conn.has(k) || bytes.EqualFold(k, hdrCountry) || bytes.EqualFold(k, hdrExpect):
+		case inj != nil && (bytes.EqualFold(k, hdrTraceparent) || bytes.EqualFold(k, hdrTracestate)):
+			// Replaced by callfix's own span context below.
 		case bytes.EqualFold(k, hdrHost):
 			if !hostDone {
 				clientHost = v
@@ -466,6 +469,14 @@ func (s *Server) buildRequest(ctx *fasthttp.RequestCtx, st *state, up *upstream,
 	}
 	if len(clientHost) > 0 {
 		out.AddBytesKV(hdrXForwardedHost, clientHost)
+	}
+	if inj != nil {
+		if inj.traceparent != "" {
+			out.AddBytesKV(hdrTraceparent, []byte(inj.traceparent))
+		}
+		if inj.tracestate != "" {
+			out.AddBytesKV(hdrTracestate, []byte(inj.tracestate))
+		}
 	}
 	uri := req.URI()
 	uri.SetScheme(up.scheme)
@@ -600,10 +611,23 @@ func (s *Server) serverError(ctx *fasthttp.RequestCtx, err error) {
 // requestID returns the client's X-Request-Id when it is a sane token, or
 // a new one: 8 hex digits of this process and a sequence number.
 func (s *Server) requestID(ctx *fasthttp.RequestCtx) string {
-	if v := ctx.Request.Header.Peek("X-Request-Id"); len(v) > 0 && len(v) <= 128 && isToken(v) {
+	if v := header(&ctx.Request.Header, hdrRequestID); len(v) > 0 && len(v) <= 128 && isToken(v) {
 		return string(v)
 	}
 	return s.idPrefix + "-" + strconv.FormatUint(s.idSeq.Add(1), 16)
+}
+
+// header returns the first value of the request header name, matched
+// without regard to case (the server keeps names as sent, so fasthttp's
+// Peek would match case-sensitively).
+func header(h *fasthttp.RequestHeader, name []byte) []byte {
+	it := headerIter{raw: h.RawHeaders()}
+	for it.next() {
+		if bytes.EqualFold(it.key, name) {
+			return it.value
+		}
+	}
+	return nil
 }
 
 func isToken(v []byte) bool {

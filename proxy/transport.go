@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -35,7 +36,8 @@ type transport[C interface{ Conn() net.Conn }] struct {
 	pool    sync.Pool
 }
 
-// smallBody is the largest response body read whole.
+// smallBody is the largest response body read whole (when it has arrived
+// with the headers).
 const smallBody = 64 << 10
 
 // errBadResponse stands for a response that is not HTTP.
@@ -77,7 +79,9 @@ func (t *transport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 	if err := readResponseHeader(resp, br); err != nil {
 		hc.ReleaseReader(br)
 		t.close(cc)
-		if isTimeout(err) {
+		// fasthttp wraps read errors without %w: a passed deadline is the
+		// reliable sign of a timeout.
+		if isTimeout(err) || !time.Now().Before(deadline) {
 			return false, fasthttp.ErrTimeout
 		}
 		if err == io.EOF {
@@ -94,9 +98,16 @@ func (t *transport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 	}
 	n := resp.Header.ContentLength()
 	if n >= 0 && n <= smallBody {
-		if err := resp.ReadBody(br, 0); err != nil {
+		// A small body is read whole before the client gets anything, so
+		// that a truncated one is still a clean 502, and the connection is
+		// freed at once. Each read may wait up to the timeout: a slow body
+		// is bounded per read, not by the header deadline.
+		if err := readSmallBody(resp, br, conn, n, t.timeout); err != nil {
 			hc.ReleaseReader(br)
 			t.close(cc)
+			if isTimeout(err) || errors.Is(err, os.ErrDeadlineExceeded) {
+				return false, fasthttp.ErrTimeout
+			}
 			return false, errBadResponse
 		}
 		t.done(cc, br, keep)
@@ -116,6 +127,33 @@ func (t *transport[C]) done(cc C, br *bufio.Reader, keep bool) {
 	} else {
 		t.close(cc)
 	}
+}
+
+func readSmallBody(resp *fasthttp.Response, br *bufio.Reader, conn net.Conn, n int, timeout time.Duration) error {
+	w := resp.BodyWriter()
+	for left := n; left > 0; {
+		if br.Buffered() == 0 {
+			if err := conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+				return err
+			}
+			if _, err := br.Peek(1); err != nil {
+				return err
+			}
+		}
+		chunk := min(left, br.Buffered())
+		b, err := br.Peek(chunk)
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		if _, err := br.Discard(chunk); err != nil {
+			return err
+		}
+		left -= chunk
+	}
+	return nil
 }
 
 func readResponseHeader(resp *fasthttp.Response, br *bufio.Reader) error {

@@ -8,12 +8,14 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/callfix/callfix/config"
+	"github.com/callfix/callfix/internal/telemetry"
 	"github.com/callfix/callfix/internal/version"
 	"github.com/callfix/callfix/proxy"
 )
@@ -72,7 +74,15 @@ func runServe(args []string, env Env) int {
 	c := snap.Config
 	warnDangerous(log, &c)
 
-	srv, err := proxy.New(proxy.Options{Config: mgr, Logger: log, TLS: c.TLS.CertFile != ""})
+	tel, closeAudit, err := newTelemetry(&c, env, log)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "callfix serve: %v\n", err)
+		return ExitUsage
+	}
+	defer closeAudit()
+	mgr.OnReload(tel.ConfigReloaded)
+
+	srv, err := proxy.New(proxy.Options{Config: mgr, Logger: log, Telemetry: tel, TLS: c.TLS.CertFile != ""})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "callfix serve: %v\n", err)
 		return ExitUsage
@@ -88,7 +98,7 @@ func runServe(args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "callfix serve: cannot listen on %s (admin_listen): %v\n", c.AdminListen, err)
 		return 1
 	}
-	admin := &fasthttp.Server{Handler: srv.AdminHandler(nil), NoDefaultServerHeader: true, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, CloseOnShutdown: true}
+	admin := &fasthttp.Server{Handler: srv.AdminHandler(tel.MetricsHandler()), NoDefaultServerHeader: true, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, CloseOnShutdown: true}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -131,8 +141,65 @@ func runServe(args []string, env Env) int {
 	}
 	cancel()
 	_ = admin.Shutdown()
+	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer fcancel()
+	if err := tel.Shutdown(fctx); err != nil {
+		log.Warn("flushing telemetry at shutdown failed; some spans may be lost", "error", err.Error())
+	}
 	log.Info("callfix stopped")
 	return code
+}
+
+// newTelemetry builds tracing, metrics and the audit log from the
+// configuration and the OTEL_* environment.
+func newTelemetry(c *config.Config, env Env, log *slog.Logger) (*telemetry.Telemetry, func(), error) {
+	getenv := func(name string) string {
+		for _, kv := range env.Environ {
+			if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+				return v
+			}
+		}
+		return ""
+	}
+	closeAudit := func() {}
+	var audit *slog.Logger
+	if c.Audit.Enabled {
+		w := env.Stderr
+		if c.Audit.File != "" {
+			f, err := os.OpenFile(c.Audit.File, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+			if err != nil {
+				return nil, nil, fmt.Errorf("audit.file: cannot open %s: %v", c.Audit.File, err)
+			}
+			w = f
+			closeAudit = func() { f.Close() }
+		}
+		audit = slog.New(slog.NewJSONHandler(w, nil))
+	}
+	mode, _ := telemetry.ParseMaskMode(c.Mask)
+	headers := map[string]string{}
+	for k, v := range c.Tracing.Headers {
+		headers[k] = v.Value()
+	}
+	tel, err := telemetry.New(context.Background(), telemetry.Options{
+		Version:     version.Version,
+		Endpoint:    c.Tracing.Endpoint,
+		Protocol:    c.Tracing.Protocol,
+		Headers:     headers,
+		SampleRatio: c.Tracing.SampleRatio,
+		Passthrough: c.Tracing.Passthrough,
+		Getenv:      getenv,
+		Logger:      log,
+		Audit:       audit,
+		Masker:      telemetry.Masker{Mode: mode, Key: []byte(c.MaskKey.Value())},
+	})
+	if err != nil {
+		closeAudit()
+		return nil, nil, fmt.Errorf("tracing: %v", err)
+	}
+	if tel.Tracing() {
+		log.Info("tracing on", "passthrough", c.Tracing.Passthrough)
+	}
+	return tel, closeAudit, nil
 }
 
 // warnDangerous says loudly at start what weakens security or privacy.

@@ -1,0 +1,194 @@
+package telemetry
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/callfix/callfix/rewrite"
+)
+
+// Record describes one intercepted request once it was answered. It holds
+// copies only: nothing in it refers to a request's buffers, so it may
+// outlive the handler.
+type Record struct {
+	RequestID string
+	Route     string // the rule's method and path template
+	Mode      rewrite.Mode
+	Outcome   rewrite.Outcome
+	Country   string
+	Changes   []rewrite.Change
+	Problems  []rewrite.Problem
+	Skipped   rewrite.Skip
+	// Status is what the client got; Upstream what the upstream answered
+	// (0 when it was not reached).
+	Status, Upstream int
+	Login            bool
+	// Start is when the request arrived; RewriteStart and RewriteEnd
+	// bracket the engine's work; UpstreamDur is the upstream exchange.
+	Start, RewriteStart, RewriteEnd time.Time
+	UpstreamDur                     time.Duration
+	Duration                        time.Duration
+	// Mask is the masking policy in force for this request.
+	Mask Masker
+}
+
+// Attribute and event names of DESIGN.md.
+const (
+	SpanRewrite     = "callfix.rewrite"
+	EventChange     = "callfix.change"
+	AttrMode        = "callfix.mode"
+	AttrRoute       = "callfix.route"
+	AttrOutcome     = "callfix.outcome"
+	AttrChanges     = "callfix.changes"
+	AttrProblems    = "callfix.problems"
+	AttrField       = "callfix.field"
+	AttrKind        = "callfix.kind"
+	AttrFrom        = "callfix.from"
+	AttrTo          = "callfix.to"
+	AttrCountry     = "callfix.country"
+	AttrRequestID   = "callfix.request_id"
+	EventProblem    = "callfix.problem"
+	AttrReason      = "callfix.reason"
+	AttrSkipped     = "callfix.skipped"
+	attrHTTPRoute   = "http.route"
+	attrHTTPStatus  = "http.response.status_code"
+	attrHTTPMethod  = "http.request.method"
+	attrServerAddr  = "server.address"
+	attrURLPath     = "url.path"
+	attrClientAddr  = "client.address"
+	attrNetProtoVer = "network.protocol.version"
+)
+
+// RecordRewriteSpan adds the callfix.rewrite span under the server span in
+// ctx, with one callfix.change event per change (values masked) and one
+// callfix.problem event per problem.
+func (t *Telemetry) RecordRewriteSpan(ctx context.Context, r *Record) {
+	if !t.tracing {
+		return
+	}
+	_, span := t.tracer.Start(ctx, SpanRewrite, trace.WithTimestamp(r.RewriteStart), trace.WithSpanKind(trace.SpanKindInternal))
+	span.SetAttributes(
+		attribute.String(AttrMode, r.Mode.String()),
+		attribute.String(AttrRoute, r.Route),
+		attribute.String(AttrOutcome, string(r.Outcome)),
+		attribute.Int(AttrChanges, len(r.Changes)),
+		attribute.Int(AttrProblems, len(r.Problems)),
+	)
+	if r.Skipped != rewrite.SkipNone {
+		span.SetAttributes(attribute.String(AttrSkipped, r.Skipped.String()))
+	}
+	for _, c := range r.Changes {
+		span.AddEvent(EventChange, trace.WithTimestamp(r.RewriteEnd), trace.WithAttributes(
+			attribute.String(AttrField, c.Path),
+			attribute.String(AttrKind, c.Kind.String()),
+			attribute.String(AttrFrom, r.Mask.Mask(c.From)),
+			attribute.String(AttrTo, r.Mask.Mask(c.To)),
+			attribute.String(AttrCountry, c.Country),
+		))
+	}
+	for _, p := range r.Problems {
+		span.AddEvent(EventProblem, trace.WithTimestamp(r.RewriteEnd), trace.WithAttributes(
+			attribute.String(AttrField, p.Path),
+			attribute.String(AttrReason, p.Reason.Code()),
+			attribute.String(AttrFrom, r.Mask.Mask(p.Value)),
+			attribute.String(AttrCountry, p.Country),
+		))
+	}
+	if r.Outcome == rewrite.OutcomeRejected {
+		span.SetStatus(codes.Error, "address cannot be repaired")
+	}
+	span.End(trace.WithTimestamp(r.RewriteEnd))
+}
+
+// Intercepted counts an intercepted request in the metrics and writes its
+// audit record.
+func (t *Telemetry) Intercepted(ctx context.Context, r *Record) {
+	route := attribute.String("route", r.Route)
+	t.requests.Add(ctx, 1, metric.WithAttributes(route,
+		attribute.String("outcome", string(r.Outcome)), attribute.String("status_class", statusClass(r.Status))))
+	for _, c := range r.Changes {
+		t.rewrites.Add(ctx, 1, metric.WithAttributes(route,
+			attribute.String("field", template(c.Path)), attribute.String("kind", c.Kind.String())))
+	}
+	for _, p := range r.Problems {
+		attrs := metric.WithAttributes(route, attribute.String("field", template(p.Path)), attribute.String("reason", p.Reason.Code()))
+		t.problems.Add(ctx, 1, attrs)
+		if r.Outcome == rewrite.OutcomeRejected {
+			t.rejects.Add(ctx, 1, attrs)
+		}
+	}
+	if r.Upstream != 0 {
+		u := 0
+		if r.Login {
+			u = 1
+		}
+		t.upstreamDuration.Record(ctx, r.UpstreamDur.Seconds(), t.durSets[u][classIndex(r.Upstream)]...)
+	}
+	if t.audit != nil {
+		t.writeAudit(ctx, r)
+	}
+}
+
+// template removes array indexes from a change path: participants[1].address
+// → participants[].address, a bounded label value.
+func template(path string) string {
+	if !strings.Contains(path, "[") {
+		return path
+	}
+	var b strings.Builder
+	skip := false
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		switch {
+		case c == '[':
+			skip = true
+			b.WriteByte(c)
+		case c == ']':
+			skip = false
+			b.WriteByte(c)
+		case !skip:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// writeAudit writes the stable audit record of docs/AUDIT.md.
+func (t *Telemetry) writeAudit(ctx context.Context, r *Record) {
+	traceID := ""
+	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+		traceID = sc.TraceID().String()
+	}
+	changes := make([]any, len(r.Changes))
+	for i, c := range r.Changes {
+		changes[i] = map[string]any{"field": c.Path, "kind": c.Kind.String(), "from": r.Mask.Mask(c.From), "to": r.Mask.Mask(c.To), "country": c.Country}
+	}
+	problems := make([]any, len(r.Problems))
+	for i, p := range r.Problems {
+		problems[i] = map[string]any{"field": p.Path, "reason": p.Reason.Code(), "message": p.Message(), "value": r.Mask.Mask(p.Value)}
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", r.RequestID),
+		slog.String("trace_id", traceID),
+		slog.String("route", r.Route),
+		slog.String("mode", r.Mode.String()),
+		slog.String("outcome", string(r.Outcome)),
+		slog.String("country", r.Country),
+		slog.Any("changes", changes),
+		slog.Any("problems", problems),
+		slog.Int("status", r.Status),
+		slog.Int("upstream_status", r.Upstream),
+		slog.Float64("duration_ms", float64(r.Duration.Microseconds())/1000),
+	}
+	if r.Skipped != rewrite.SkipNone {
+		attrs = append(attrs, slog.String("skipped", r.Skipped.String()))
+	}
+	t.audit.LogAttrs(ctx, slog.LevelInfo, "callfix.audit", attrs...)
+}

@@ -1,0 +1,311 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// Options configure telemetry. The zero value gives metrics and no
+// tracing.
+type Options struct {
+	// ServiceName names the service in traces. If empty, OTEL_SERVICE_NAME,
+	// else "callfix".
+	ServiceName string
+	// Version is the service version in traces.
+	Version string
+	// Endpoint is the OTLP endpoint; if empty, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+	// or OTEL_EXPORTER_OTLP_ENDPOINT; with none, no exporter runs and tracing
+	// costs nothing.
+	Endpoint string
+	// Protocol is grpc or http/protobuf; if empty, OTEL_EXPORTER_OTLP_PROTOCOL,
+	// else http/protobuf.
+	Protocol string
+	// Headers are sent with every export.
+	Headers map[string]string
+	// SampleRatio is the share of new traces sampled (parent-based), unless
+	// OTEL_TRACES_SAMPLER is set.
+	SampleRatio float64
+	// Passthrough traces requests that are not intercepted too.
+	Passthrough bool
+	// Getenv reads the environment; if nil, os.Getenv.
+	Getenv func(string) string
+	// Logger receives exporter errors. If nil, they are discarded.
+	Logger *slog.Logger
+	// Audit receives one JSON record per intercepted request; nil disables
+	// the audit log.
+	Audit *slog.Logger
+	// Masker masks values in spans and audit records.
+	Masker Masker
+	// SpanProcessor, if not nil, receives spans in addition to (or, without
+	// an endpoint, instead of) the OTLP exporter. Tests use it.
+	SpanProcessor sdktrace.SpanProcessor
+}
+
+// Telemetry holds the tracer and meter providers and the instruments.
+type Telemetry struct {
+	tracer      trace.Tracer
+	tracing     bool
+	passthrough bool
+	tp          *sdktrace.TracerProvider
+	mp          *sdkmetric.MeterProvider
+	registry    *prometheus.Registry
+	propagator  propagation.TextMapPropagator
+	masker      Masker
+	audit       *slog.Logger
+	log         *slog.Logger
+
+	requests, rewrites, rejects, problems, reloads metric.Int64Counter
+	upstreamDuration                           metric.Float64Histogram
+	// Precomputed option slices (upstream × status class): passing an
+	// existing slice to a variadic call allocates nothing.
+	passSets [2][6][]metric.AddOption
+	durSets  [2][6][]metric.RecordOption
+}
+
+// Disabled returns telemetry that records nothing: no tracer, metrics to a
+// private registry. The proxy uses it when none is configured.
+func Disabled() *Telemetry {
+	t, err := New(context.Background(), Options{Getenv: func(string) string { return "" }})
+	if err != nil {
+		panic("telemetry: disabled telemetry failed: " + err.Error())
+	}
+	return t
+}
+
+// New builds telemetry from opts and the OTEL_* environment.
+func New(ctx context.Context, opts Options) (*Telemetry, error) {
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	t := &Telemetry{masker: opts.Masker, audit: opts.Audit, log: opts.Logger, passthrough: opts.Passthrough,
+		propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})}
+	if t.log == nil {
+		t.log = slog.New(slog.DiscardHandler)
+	}
+	if err := t.initMetrics(); err != nil {
+		return nil, err
+	}
+
+	t.tracer = noop.NewTracerProvider().Tracer("callfix")
+	if strings.EqualFold(strings.TrimSpace(getenv("OTEL_SDK_DISABLED")), "true") {
+		return t, nil
+	}
+	endpoint := opts.Endpoint
+	if endpoint == "" {
+		endpoint = getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+	}
+	if endpoint == "" {
+		endpoint = getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+	}
+	if endpoint == "" && opts.SpanProcessor == nil {
+		return t, nil // no exporter: spans are never even built
+	}
+
+	service := opts.ServiceName
+	if service == "" {
+		service = getenv("OTEL_SERVICE_NAME")
+	}
+	if service == "" {
+		service = "callfix"
+	}
+	res, err := resource.New(ctx, resource.WithFromEnv(), resource.WithAttributes(
+		attribute.String("service.name", service), attribute.String("service.version", opts.Version)))
+	if err != nil && res == nil {
+		return nil, fmt.Errorf("building the trace resource: %w", err)
+	}
+	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	if getenv("OTEL_TRACES_SAMPLER") == "" {
+		tpOpts = append(tpOpts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(opts.SampleRatio))))
+	}
+	if endpoint != "" {
+		exp, err := newExporter(ctx, endpoint, opts, getenv)
+		if err != nil {
+			return nil, err
+		}
+		// Bounded queue, never blocking a request: when the collector is
+		// slow or gone, spans are dropped, not requests.
+		tpOpts = append(tpOpts, sdktrace.WithBatcher(exp,
+			sdktrace.WithMaxQueueSize(4096), sdktrace.WithMaxExportBatchSize(512),
+			sdktrace.WithBatchTimeout(2*time.Second), sdktrace.WithExportTimeout(10*time.Second)))
+	}
+	if opts.SpanProcessor != nil {
+		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(opts.SpanProcessor))
+	}
+	t.tp = sdktrace.NewTracerProvider(tpOpts...)
+	t.tracer = t.tp.Tracer("github.com/callfix/callfix")
+	t.tracing = true
+	return t, nil
+}
+
+func newExporter(ctx context.Context, endpoint string, opts Options, getenv func(string) string) (sdktrace.SpanExporter, error) {
+	protocol := opts.Protocol
+	if protocol == "" {
+		protocol = getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+	}
+	if protocol == "" {
+		protocol = getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
+	}
+	if protocol == "" {
+		protocol = "http/protobuf"
+	}
+	if !strings.Contains(endpoint, "://") {
+		endpoint = "http://" + endpoint
+	}
+	if _, err := url.Parse(endpoint); err != nil {
+		return nil, fmt.Errorf("tracing endpoint %q is not a URL", endpoint)
+	}
+	switch protocol {
+	case "grpc":
+		o := []otlptracegrpc.Option{otlptracegrpc.WithEndpointURL(endpoint)}
+		if len(opts.Headers) > 0 {
+			o = append(o, otlptracegrpc.WithHeaders(opts.Headers))
+		}
+		return otlptracegrpc.New(ctx, o...)
+	case "http/protobuf":
+		u, _ := url.Parse(endpoint)
+		if u.Path == "" || u.Path == "/" {
+			endpoint = strings.TrimSuffix(endpoint, "/") + "/v1/traces"
+		}
+		o := []otlptracehttp.Option{otlptracehttp.WithEndpointURL(endpoint)}
+		if len(opts.Headers) > 0 {
+			o = append(o, otlptracehttp.WithHeaders(opts.Headers))
+		}
+		return otlptracehttp.New(ctx, o...)
+	}
+	return nil, fmt.Errorf("OTLP protocol %q is not supported: use grpc or http/protobuf", protocol)
+}
+
+func (t *Telemetry) initMetrics() error {
+	t.registry = prometheus.NewRegistry()
+	t.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	exp, err := otelprom.New(otelprom.WithRegisterer(t.registry), otelprom.WithoutScopeInfo(), otelprom.WithoutTargetInfo())
+	if err != nil {
+		return fmt.Errorf("building the Prometheus exporter: %w", err)
+	}
+	t.mp = sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))
+	m := t.mp.Meter("github.com/callfix/callfix")
+	var errs []error
+	counter := func(name, desc string) metric.Int64Counter {
+		c, err := m.Int64Counter(name, metric.WithDescription(desc))
+		errs = append(errs, err)
+		return c
+	}
+	t.requests = counter("callfix_requests", "Requests handled, by route (rule, or passthrough), outcome and status class.")
+	t.rewrites = counter("callfix_rewrites", "Values repaired, by route, field and kind (phone, user).")
+	t.rejects = counter("callfix_rejects", "Values that made enforce mode answer 400, by route, field and reason.")
+	t.problems = counter("callfix_problems", "Values that could not be repaired, in any mode, by route, field and reason.")
+	t.reloads = counter("callfix_config_reloads", "Configuration reloads, by result (success, failure).")
+	h, err := m.Float64Histogram("callfix_upstream_request_duration", metric.WithUnit("s"),
+		metric.WithDescription("Time from sending a request upstream to its response headers, by upstream (api, login) and status class."),
+		metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+	errs = append(errs, err)
+	t.upstreamDuration = h
+	// Reload counters exist from the start, so a dashboard sees 0, not nothing.
+	for _, r := range []string{"success", "failure"} {
+		t.reloads.Add(context.Background(), 0, metric.WithAttributes(attribute.String("result", r)))
+	}
+	for u, name := range []string{"api", "login"} {
+		for c := range 6 {
+			class := statusClass(c * 100)
+			t.passSets[u][c] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
+				attribute.String("route", "passthrough"), attribute.String("outcome", "passthrough"), attribute.String("status_class", class)))}
+			t.durSets[u][c] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(
+				attribute.String("upstream", name), attribute.String("status_class", class)))}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// statusClass returns 1xx..5xx, or "error" for 0 (no response).
+func statusClass(status int) string {
+	switch {
+	case status >= 100 && status < 600:
+		return string(rune('0'+status/100)) + "xx"
+	}
+	return "error"
+}
+
+func classIndex(status int) int {
+	if status >= 100 && status < 600 {
+		return status / 100
+	}
+	return 0
+}
+
+// MetricsHandler serves the Prometheus text exposition.
+func (t *Telemetry) MetricsHandler() fasthttp.RequestHandler {
+	return fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(t.registry, promhttp.HandlerOpts{}))
+}
+
+// Tracing reports whether spans are recorded at all.
+func (t *Telemetry) Tracing() bool { return t.tracing }
+
+// TracePassthrough reports whether pass-through requests get spans.
+func (t *Telemetry) TracePassthrough() bool { return t.tracing && t.passthrough }
+
+// Tracer returns the tracer (a no-op one when tracing is off).
+func (t *Telemetry) Tracer() trace.Tracer { return t.tracer }
+
+// Propagator returns the W3C trace-context propagator.
+func (t *Telemetry) Propagator() propagation.TextMapPropagator { return t.propagator }
+
+// Masker returns the masking policy.
+func (t *Telemetry) Masker() Masker { return t.masker }
+
+// ConfigReloaded counts a reload attempt.
+func (t *Telemetry) ConfigReloaded(ok bool) {
+	result := "success"
+	if !ok {
+		result = "failure"
+	}
+	t.reloads.Add(context.Background(), 1, metric.WithAttributes(attribute.String("result", result)))
+}
+
+// Passthrough counts a request that was not intercepted. It does not
+// allocate.
+func (t *Telemetry) Passthrough(login bool, status int, upstreamDur time.Duration) {
+	u := 0
+	if login {
+		u = 1
+	}
+	c := classIndex(status)
+	ctx := context.Background()
+	t.requests.Add(ctx, 1, t.passSets[u][c]...)
+	if status != 0 {
+		t.upstreamDuration.Record(ctx, upstreamDur.Seconds(), t.durSets[u][c]...)
+	}
+}
+
+// Shutdown flushes spans and stops the providers, within ctx.
+func (t *Telemetry) Shutdown(ctx context.Context) error {
+	var errs []error
+	if t.tp != nil {
+		errs = append(errs, t.tp.Shutdown(ctx))
+	}
+	errs = append(errs, t.mp.Shutdown(ctx))
+	return errors.Join(errs...)
+}
