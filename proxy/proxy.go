@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"runtime/debug"
@@ -364,16 +365,28 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, st *state, up *upstream, targ
 	defer fasthttp.ReleaseRequest(req)
 	s.buildRequest(ctx, st, up, req, target, newLen, dropEncoding, inj)
 	in := &ctx.Request
+	var cb *clientBody
 	switch {
 	case body != nil:
 		req.SetBodyRaw(body)
 	case in.Header.ContentLength() != 0 && !in.Header.IsGet() && !in.Header.IsHead() || in.Header.ContentLength() > 0:
-		req.SetBodyStream(ctx.RequestBodyStream(), in.Header.ContentLength())
+		cb = clientBodyPool.Get().(*clientBody)
+		cb.r, cb.err = ctx.RequestBodyStream(), nil
+		defer func() { cb.r, cb.err = nil, nil; clientBodyPool.Put(cb) }()
+		req.SetBodyStream(cb, in.Header.ContentLength())
 	}
 	resp := fasthttp.AcquireResponse()
 	if err := up.client.Do(req, resp); err != nil {
 		fasthttp.ReleaseResponse(resp)
 		status, code, msg := upstreamError(err, up.name)
+		if cb != nil && cb.err != nil {
+			// The client, not the upstream, failed: its body stopped coming.
+			status, code, msg = 400, apierror.CodeBadRequest, "callfix could not read the whole request body from the client"
+			if isTimeout(cb.err) {
+				status, msg = 408, "the request body was not received within server.read_timeout"
+			}
+			err = cb.err
+		}
 		id := s.requestID(ctx)
 		s.log.Warn("upstream request failed", "request_id", id, "upstream", up.name, "status", status, "error", err.Error())
 		s.answer(ctx, status, code, msg, id)
@@ -543,6 +556,24 @@ func copyResponse(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, head bool) 
 }
 
 var bodyPool = sync.Pool{New: func() any { return new(releasingBody) }}
+
+// clientBody is the client's request body as it streams upstream. It keeps
+// the client-side read error, so that a client that stops sending is not
+// blamed on the upstream.
+type clientBody struct {
+	r   io.Reader
+	err error
+}
+
+var clientBodyPool = sync.Pool{New: func() any { return new(clientBody) }}
+
+func (c *clientBody) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err != nil && err != io.EOF {
+		c.err = err
+	}
+	return n, err
+}
 
 // releasingBody streams an upstream response body and releases the
 // response (returning or closing its connection) when fasthttp closes it:
