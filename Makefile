@@ -9,7 +9,7 @@ FUZZTIME  ?= 2m
 # Brief fuzzing inside `make test`; long runs belong to `make fuzz`.
 TESTFUZZTIME ?= 3s
 
-.PHONY: all build run test test-unit test-fuzz bench fuzz lint vet clean
+.PHONY: all build run demo test test-unit test-fuzz bench fuzz lint vet clean
 
 all: build
 
@@ -20,6 +20,10 @@ build:
 ## Pass flags with ARGS, e.g. make run ARGS='--region eu-west-2 --mode audit'.
 run:
 	$(GO) run ./cmd/callfix serve $(ARGS)
+
+## demo: build callfix, run it in front of a recording upstream, show what it does to legacy requests.
+demo: build
+	$(GO) run ./cmd/callfix-demo --callfix $(BIN)
 
 ## test: vet, unit and end-to-end tests under the race detector, then each fuzz target briefly.
 test: vet test-unit test-fuzz
