@@ -9,7 +9,7 @@ FUZZTIME  ?= 2m
 # Brief fuzzing inside `make test`; long runs belong to `make fuzz`.
 TESTFUZZTIME ?= 3s
 
-.PHONY: all build run demo test test-unit test-fuzz bench fuzz lint vet clean
+.PHONY: all build run demo test test-unit test-alloc test-fuzz bench fuzz lint vet clean
 
 all: build
 
@@ -26,13 +26,17 @@ demo: build
 	$(GO) run ./cmd/callfix-demo --callfix $(BIN)
 
 ## test: vet, unit and end-to-end tests under the race detector, then each fuzz target briefly.
-test: vet test-unit test-fuzz
+test: vet test-unit test-alloc test-fuzz
 
 vet:
 	$(GO) vet $(PKGS)
 
 test-unit:
 	$(GO) test -race -count=1 $(PKGS)
+
+# Allocation assertions run without -race, which defeats sync.Pool on purpose.
+test-alloc:
+	$(GO) test -count=1 -run 'ZeroAlloc' ./proxy ./rewrite
 
 test-fuzz:
 	@for t in $$($(GO) test -list 'Fuzz.*' ./rewrite | grep ^Fuzz); do \

@@ -82,8 +82,9 @@ type UpstreamConfig struct {
 	// Timeout bounds an upstream exchange, from sending the request to the
 	// end of the response headers; past it the client gets 504. Default 60s.
 	Timeout time.Duration `koanf:"timeout"`
-	// IdleTimeout closes pooled upstream connections idle this long.
-	// Default 90s.
+	// IdleTimeout closes pooled upstream connections idle this long. It is
+	// below the 60s after which AWS load balancers (in front of Genesys)
+	// drop idle connections. Default 45s.
 	IdleTimeout time.Duration `koanf:"idle_timeout"`
 }
 
@@ -189,7 +190,7 @@ func Defaults() Config {
 			MaxConns:    512,
 			DialTimeout: 5 * time.Second,
 			Timeout:     60 * time.Second,
-			IdleTimeout: 90 * time.Second,
+			IdleTimeout: 45 * time.Second,
 		},
 		Server: ServerConfig{
 			ReadTimeout:    60 * time.Second,

@@ -7,11 +7,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,6 +37,7 @@ type rig struct {
 	addr       string // the proxy's host:port
 	api, login *upstreamtest.Upstream
 	logs       *logBuffer
+	file       string // the config file, when rigOptions.file was set
 
 	serveErr chan error
 	stopOnce sync.Once
@@ -54,6 +56,10 @@ type rigOptions struct {
 	discard bool
 	// observer is passed to proxy.Options.
 	observer proxy.Observer
+	// file, when set, returns the YAML of a config file given the
+	// upstreams' URLs; the upstream URLs are then the file's business and
+	// are not set as flags. The file is r.file, for reload tests.
+	file func(api, login string) string
 }
 
 // startRig starts the upstreams and the proxy; everything is shut down
@@ -64,14 +70,25 @@ func startRig(t testing.TB, o rigOptions) *rig {
 	r.api = upstreamtest.Start(t, o.api)
 	r.login = upstreamtest.Start(t, o.login)
 	r.api.DiscardBodies, r.login.DiscardBodies = o.discard, o.discard
+	// Publish the settings to the upstreams' connection goroutines: they
+	// take the same lock before they start.
+	r.api.Count()
+	r.login.Count()
 	flags := map[string]string{
 		"upstream.api":   r.api.URL,
 		"upstream.login": r.login.URL,
 	}
+	var file string
+	if o.file != nil {
+		flags = map[string]string{}
+		r.file = filepath.Join(t.TempDir(), "callfix.yaml")
+		r.writeFile(o.file(r.api.URL, r.login.URL))
+		file = r.file
+	}
 	for k, v := range o.flags {
 		flags[k] = v
 	}
-	mgr, err := config.NewManager(config.Options{Flags: flags}, nil)
+	mgr, err := config.NewManager(config.Options{File: file, Flags: flags}, nil)
 	if err != nil {
 		t.Fatalf("config.NewManager(%v): %v", flags, err)
 	}
@@ -90,25 +107,46 @@ func startRig(t testing.TB, o rigOptions) *rig {
 	r.serveErr = make(chan error, 1)
 	go func() { r.serveErr <- srv.Serve(ln) }()
 	t.Cleanup(r.stop)
+	if !waitFor(srv.Ready) {
+		t.Fatalf("the proxy is not ready a second after Serve")
+	}
 	return r
 }
 
+// writeFile replaces the config file's contents.
+func (r *rig) writeFile(yaml string) {
+	r.t.Helper()
+	if err := os.WriteFile(r.file, []byte(yaml), 0o600); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
 // stop shuts the proxy down and waits for Serve to return. It may be
-// called more than once.
+// called more than once, and after the test called Shutdown itself.
 func (r *rig) stop() {
 	r.stopOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
-		defer cancel()
-		if err := r.srv.Shutdown(ctx); err != nil {
-			r.t.Errorf("Shutdown: %v", err)
-		}
-		select {
-		case err := <-r.serveErr:
+		deadline := time.Now().Add(ioTimeout)
+		for {
+			ctx, cancel := context.WithDeadline(context.Background(), deadline)
+			err := r.srv.Shutdown(ctx)
+			cancel()
 			if err != nil {
-				r.t.Errorf("Serve returned %v, want nil after Shutdown", err)
+				r.t.Errorf("Shutdown: %v", err)
 			}
-		case <-time.After(ioTimeout):
-			r.t.Errorf("Serve did not return within %s of Shutdown", ioTimeout)
+			select {
+			case err := <-r.serveErr:
+				if err != nil {
+					r.t.Errorf("Serve returned %v, want nil after Shutdown", err)
+				}
+				return
+			case <-time.After(100 * time.Millisecond):
+				// Shutdown ran before Serve had registered its listener:
+				// fasthttp then returns at once and Serve carries on.
+			}
+			if time.Now().After(deadline) {
+				r.t.Errorf("Serve did not return within %s of Shutdown", ioTimeout)
+				return
+			}
 		}
 	})
 }
@@ -326,8 +364,8 @@ func readBody(br *bufio.Reader, r *rawResponse, head bool) ([]byte, error) {
 			return nil, fmt.Errorf("Content-Length %q: %w", cl[0], err)
 		}
 		body := make([]byte, n)
-		_, err = io.ReadFull(br, body)
-		return body, err
+		m, err := io.ReadFull(br, body)
+		return body[:m], err
 	}
 	return io.ReadAll(br)
 }
@@ -349,48 +387,51 @@ type apiError struct {
 
 // goErrorText are fragments of Go error strings that must never reach a
 // client.
-var goErrorText = []string{"dial tcp", "connection refused", "connection reset", "EOF", "timeout", "i/o", "read tcp", "write tcp", "127.0.0.1", "fasthttp", "error when", "broken pipe"}
+var goErrorText = []string{"dial tcp", "connection refused", "connection reset", "EOF", "i/o timeout", "read tcp", "write tcp", "readfrom tcp",
+	"broken pipe", "use of closed network connection", "context deadline exceeded", "127.0.0.1", "fasthttp", "error when", "x509", "tls:"}
 
 // wantAPIError checks that resp is a callfix error with the status and
 // code, in Genesys's format, with contextId equal to X-Request-Id and no
-// Go error text; it returns the decoded body.
-func wantAPIError(t testing.TB, resp *rawResponse, status int, code string) apiError {
+// Go error text; it returns the decoded body. name prefixes the messages.
+func wantAPIError(t testing.TB, name string, resp *rawResponse, status int, code string) apiError {
 	t.Helper()
 	if resp.Status != status {
-		t.Errorf("status = %d, want %d; body %s", resp.Status, status, resp.Body)
+		t.Errorf("%s: status = %d, want %d; body %s", name, resp.Status, status, resp.Body)
 	}
 	if ct := resp.Get1(t, "Content-Type"); ct != "application/json" {
-		t.Errorf("Content-Type = %q, want %q", ct, "application/json")
+		t.Errorf("%s: Content-Type = %q, want %q", name, ct, "application/json")
 	}
 	var keys map[string]json.RawMessage
 	if err := json.Unmarshal(resp.Body, &keys); err != nil {
-		t.Fatalf("body is not JSON: %v: %q", err, resp.Body)
+		t.Errorf("%s: body is not JSON: %v: %q", name, err, resp.Body)
+		return apiError{}
 	}
 	for _, k := range []string{"message", "code", "status", "messageWithParams", "messageParams", "contextId", "details", "errors"} {
 		if _, ok := keys[k]; !ok {
-			t.Errorf("body lacks %q: %s", k, resp.Body)
+			t.Errorf("%s: body lacks %q: %s", name, k, resp.Body)
 		}
 	}
 	var b apiError
 	if err := json.Unmarshal(resp.Body, &b); err != nil {
-		t.Fatalf("body does not have the Genesys error shape: %v: %s", err, resp.Body)
+		t.Errorf("%s: body does not have the Genesys error shape: %v: %s", name, err, resp.Body)
+		return apiError{}
 	}
 	if b.Code != code || b.Status != status {
-		t.Errorf("code, status = %q, %d, want %q, %d", b.Code, b.Status, code, status)
+		t.Errorf("%s: code, status = %q, %d, want %q, %d", name, b.Code, b.Status, code, status)
 	}
 	id := resp.Get1(t, "X-Request-Id")
 	if id == "" || b.ContextID != id {
-		t.Errorf("contextId = %q, X-Request-Id = %q, want them equal and not empty", b.ContextID, id)
+		t.Errorf("%s: contextId = %q, X-Request-Id = %q, want them equal and not empty", name, b.ContextID, id)
 	}
 	if b.Message == "" || b.MessageWithParams == "" {
-		t.Errorf("message = %q, messageWithParams = %q, want both set", b.Message, b.MessageWithParams)
+		t.Errorf("%s: message = %q, messageWithParams = %q, want both set", name, b.Message, b.MessageWithParams)
 	}
 	if b.Errors == nil || len(b.Errors) != 0 {
-		t.Errorf("errors = %v, want []", b.Errors)
+		t.Errorf("%s: errors = %s, want []", name, keys["errors"])
 	}
 	for _, frag := range goErrorText {
 		if bytes.Contains(bytes.ToLower(resp.Body), []byte(strings.ToLower(frag))) {
-			t.Errorf("body contains Go error text %q: %s", frag, resp.Body)
+			t.Errorf("%s: body contains Go error text %q: %s", name, frag, resp.Body)
 		}
 	}
 	return b
@@ -431,8 +472,66 @@ func closedPort(t testing.TB) string {
 	return addr
 }
 
-// isClosed reports whether err says the peer closed or refused.
-func isClosed(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
-		strings.Contains(err.Error(), "reset") || strings.Contains(err.Error(), "refused") || strings.Contains(err.Error(), "broken pipe")
+// request returns a request with the headers in the order given, a Host
+// header first, and a Content-Length for body unless a header names the
+// framing already.
+func request(method, target string, body []byte, headers ...string) string {
+	var b strings.Builder
+	b.WriteString(method + " " + target + " HTTP/1.1\r\nHost: client.example\r\n")
+	framed := false
+	for _, h := range headers {
+		name, _, _ := strings.Cut(h, ":")
+		if strings.EqualFold(name, "Content-Length") || strings.EqualFold(name, "Transfer-Encoding") {
+			framed = true
+		}
+		b.WriteString(h + "\r\n")
+	}
+	if !framed && (body != nil || method == "POST" || method == "PUT") {
+		b.WriteString("Content-Length: " + strconv.Itoa(len(body)) + "\r\n")
+	}
+	b.WriteString("\r\n")
+	b.Write(body)
+	return b.String()
+}
+
+// chunk frames body in chunks of at most n bytes.
+func chunk(body []byte, n int) []byte {
+	var b bytes.Buffer
+	for len(body) > 0 {
+		k := min(len(body), n)
+		fmt.Fprintf(&b, "%x\r\n%s\r\n", k, body[:k])
+		body = body[k:]
+	}
+	b.WriteString("0\r\n\r\n")
+	return b.Bytes()
+}
+
+// recorder is an Observer that keeps every record.
+type recorder struct {
+	mu   sync.Mutex
+	recs []proxy.Record
+}
+
+func (o *recorder) Intercepted(r *proxy.Record) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.recs = append(o.recs, *r)
+}
+
+func (o *recorder) records() []proxy.Record {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]proxy.Record(nil), o.recs...)
+}
+
+// waitFor polls cond for up to a second.
+func waitFor(cond func() bool) bool {
+	deadline := time.Now().Add(time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return true
 }

@@ -232,7 +232,7 @@ func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	}
-	if s.tel.TracePassthrough() {
+	if st.snap.Config.Tracing.Passthrough && s.tel.Tracing() {
 		s.tracedPassthrough(ctx, st, up, target, path)
 		return
 	}
@@ -596,10 +596,8 @@ func (b *releasingBody) Close() error {
 // upstreamError maps an upstream failure to the status, code and message
 // the client gets. Go's error text never reaches the client (it is logged).
 func upstreamError(err error, name string) (int, string, string) {
-	var ne net.Error
 	switch {
-	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout),
-		errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+	case isTimeout(err), errors.Is(err, fasthttp.ErrDialTimeout), errors.Is(err, context.DeadlineExceeded):
 		return 504, apierror.CodeUpstreamTimeout, "the Genesys Cloud " + name + " host did not answer in time"
 	case errors.Is(err, fasthttp.ErrNoFreeConns):
 		return 502, apierror.CodeUpstreamUnavailable, "callfix has no free connection to the Genesys Cloud " + name + " host: too many requests at once"
@@ -630,8 +628,7 @@ func (s *Server) serverError(ctx *fasthttp.RequestCtx, err error) {
 	case errors.Is(err, fasthttp.ErrDuplicateContentLength), errors.Is(err, fasthttp.ErrUnsupportedTransferEncoding):
 		msg = "the request's length is ambiguous (several Content-Length or Transfer-Encoding headers): send one"
 	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	if isTimeout(err) {
 		status, msg = 408, "the request was not received within server.read_timeout"
 	}
 	s.log.Info("refused a malformed request", "request_id", id, "status", status, "error", err.Error())

@@ -55,6 +55,14 @@ func (t *transport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 	if err != nil {
 		return false, err
 	}
+	// A pooled connection the upstream closed while idle is replaced before
+	// anything is written to it.
+	for i := 0; i < 4 && closedByPeer(cc.Conn()); i++ {
+		t.close(cc)
+		if cc, err = t.acquire(t.timeout, req.ConnectionClose()); err != nil {
+			return false, err
+		}
+	}
 	conn := cc.Conn()
 	if err := conn.SetWriteDeadline(deadline); err != nil {
 		t.close(cc)
@@ -79,8 +87,8 @@ func (t *transport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 	if err := readResponseHeader(resp, br); err != nil {
 		hc.ReleaseReader(br)
 		t.close(cc)
-		// fasthttp wraps read errors without %w: a passed deadline is the
-		// reliable sign of a timeout.
+		// A passed deadline is the reliable sign of a timeout, whatever
+		// error type the read returned.
 		if isTimeout(err) || !time.Now().Before(deadline) {
 			return false, fasthttp.ErrTimeout
 		}
@@ -172,8 +180,8 @@ func readResponseHeader(resp *fasthttp.Response, br *bufio.Reader) error {
 }
 
 func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	var te interface{ Timeout() bool }
+	return errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &te) && te.Timeout()
 }
 
 // bodyReader streams one upstream response body: Content-Length framed

@@ -153,9 +153,11 @@ func callingCodeLen(d string) int {
 	return n
 }
 
+// isUserID reports whether v is a Genesys user ID (a UUID), bare or as a
+// user: URI. A user: URI holding anything else (a number) is masked.
 func isUserID(v string) bool {
-	if strings.HasPrefix(strings.ToLower(v), "user:") {
-		return true
+	if len(v) == 41 && strings.EqualFold(v[:5], "user:") {
+		v = v[5:]
 	}
 	if len(v) != 36 {
 		return false

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -78,7 +79,7 @@ type Telemetry struct {
 	log         *slog.Logger
 
 	requests, rewrites, rejects, problems, reloads metric.Int64Counter
-	upstreamDuration                           metric.Float64Histogram
+	upstreamDuration                               metric.Float64Histogram
 	// Precomputed option slices (upstream × status class): passing an
 	// existing slice to a variadic call allocates nothing.
 	passSets [2][6][]metric.AddOption
@@ -114,12 +115,15 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 	if strings.EqualFold(strings.TrimSpace(getenv("OTEL_SDK_DISABLED")), "true") {
 		return t, nil
 	}
-	endpoint := opts.Endpoint
+	// A base endpoint (tracing.endpoint, OTEL_EXPORTER_OTLP_ENDPOINT) gets
+	// /v1/traces appended for http/protobuf; the signal-specific variable
+	// is used as it is (OTLP exporter specification).
+	endpoint, exact := opts.Endpoint, false
 	if endpoint == "" {
-		endpoint = getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+		endpoint, exact = getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), true
 	}
 	if endpoint == "" {
-		endpoint = getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+		endpoint, exact = getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), false
 	}
 	if endpoint == "" && opts.SpanProcessor == nil {
 		return t, nil // no exporter: spans are never even built
@@ -142,7 +146,13 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 		tpOpts = append(tpOpts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(opts.SampleRatio))))
 	}
 	if endpoint != "" {
-		exp, err := newExporter(ctx, endpoint, opts, getenv)
+		// Exporter errors (an unreachable collector) go to callfix's log, not
+		// to the standard logger. The handler is process-wide in OpenTelemetry.
+		log := t.log
+		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+			log.Warn("telemetry export failed; spans are dropped, requests are not affected", "error", err.Error())
+		}))
+		exp, err := newExporter(ctx, endpoint, exact, opts, getenv)
 		if err != nil {
 			return nil, err
 		}
@@ -161,7 +171,7 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 	return t, nil
 }
 
-func newExporter(ctx context.Context, endpoint string, opts Options, getenv func(string) string) (sdktrace.SpanExporter, error) {
+func newExporter(ctx context.Context, endpoint string, exact bool, opts Options, getenv func(string) string) (sdktrace.SpanExporter, error) {
 	protocol := opts.Protocol
 	if protocol == "" {
 		protocol = getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
@@ -186,8 +196,7 @@ func newExporter(ctx context.Context, endpoint string, opts Options, getenv func
 		}
 		return otlptracegrpc.New(ctx, o...)
 	case "http/protobuf":
-		u, _ := url.Parse(endpoint)
-		if u.Path == "" || u.Path == "/" {
+		if !exact && !strings.HasSuffix(strings.TrimSuffix(endpoint, "/"), "/v1/traces") {
 			endpoint = strings.TrimSuffix(endpoint, "/") + "/v1/traces"
 		}
 		o := []otlptracehttp.Option{otlptracehttp.WithEndpointURL(endpoint)}
