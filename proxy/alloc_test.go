@@ -40,22 +40,6 @@ func inmemProxy(tb testing.TB, extra map[string]string) *Server {
 	return s
 }
 
-// roundTrip runs one request through the handler and writes the response
-// (streaming the upstream body) to w, as the fasthttp server would.
-func roundTrip(tb testing.TB, s *Server, ctx *fasthttp.RequestCtx, raw []byte, w *bufio.Writer) {
-	ctx.Request.Reset()
-	ctx.Response.Reset()
-	if err := ctx.Request.Read(bufio.NewReader(&byteReader{b: raw})); err != nil {
-		tb.Fatal(err)
-	}
-	s.ServeHTTP(ctx)
-	if err := ctx.Response.Write(w); err != nil {
-		tb.Fatal(err)
-	}
-	w.Flush()
-	ctx.Response.Reset() // closes the body stream, releasing the upstream response
-}
-
 type byteReader struct {
 	b []byte
 	i int

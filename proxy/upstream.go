@@ -68,7 +68,7 @@ func newUpstream(name, rawURL string, c *config.Config, prev *upstream, dial fun
 		WriteBufferSize:               16 << 10,
 		// A request is sent once. Retrying a POST could place a second
 		// real call; callfix retries nothing and lets clients decide.
-		RetryIf: func(*fasthttp.Request) bool { return false },
+		RetryIfErr: func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
 		Dial: func(addr string) (net.Conn, error) {
 			return fasthttp.DialTimeout(addr, dialTimeout)
 		},

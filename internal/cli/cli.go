@@ -160,8 +160,6 @@ func runRegions(args []string, env Env) int {
 	return ExitOK
 }
 
-func regionList() string { return strings.Join(config.RegionNames(), ", ") }
-
 const configHelp = `Usage: callfix config [flags]
 
 Prints the effective configuration as YAML: built-in defaults, then the
