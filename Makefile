@@ -9,7 +9,7 @@ FUZZTIME  ?= 2m
 # Brief fuzzing inside `make test`; long runs belong to `make fuzz`.
 TESTFUZZTIME ?= 3s
 
-.PHONY: all build run demo test test-unit test-alloc test-fuzz bench fuzz lint vet clean
+.PHONY: all build run demo test test-unit test-alloc test-fuzz test-e2e e2e-deps bench fuzz lint vet clean
 
 all: build
 
@@ -31,8 +31,22 @@ test: vet test-unit test-alloc test-fuzz
 vet:
 	$(GO) vet $(PKGS)
 
-test-unit:
+test-unit: e2e-deps
 	$(GO) test -race -count=1 $(PKGS)
+
+E2E_DEPS := e2e/node_modules/.package-lock.json
+
+## e2e-deps: the official JavaScript SDK for the end-to-end tests (npm ci only when
+## e2e/node_modules is missing or older than e2e/package-lock.json).
+e2e-deps: $(E2E_DEPS)
+
+$(E2E_DEPS): e2e/package-lock.json e2e/package.json
+	npm ci --prefix e2e --no-audit --no-fund
+	@touch $@
+
+## test-e2e: only the SDK end-to-end tests.
+test-e2e: e2e-deps
+	$(GO) test -count=1 -run 'TestSDK|TestRig|TestRunTests' ./cmd/callfix/ ./e2e/...
 
 # Allocation assertions run without -race, which defeats sync.Pool on purpose.
 test-alloc:

@@ -251,7 +251,10 @@ func (st *state) route(target []byte) (*upstream, []byte) {
 		}
 	}
 	for _, p := range st.apiPrefixes {
-		if t, ok := stripPrefix(target, p); ok {
+		// Stripped only when what is left is itself a Genesys path: a
+		// client without the gateway prefix (/api/v2/...) shares the same
+		// callfix and must not lose its own /api.
+		if t, ok := stripPrefix(target, p); ok && (segmentPrefix(t, pathAPI) || segmentPrefix(t, pathOAuth)) {
 			target = t
 			break
 		}
@@ -260,6 +263,16 @@ func (st *state) route(target []byte) (*upstream, []byte) {
 		return st.login, target
 	}
 	return st.api, target
+}
+
+var (
+	pathAPI   = []byte("/api")
+	pathOAuth = []byte("/oauth")
+)
+
+// segmentPrefix reports whether t is p, or starts with p followed by / or ?.
+func segmentPrefix(t, p []byte) bool {
+	return bytes.HasPrefix(t, p) && (len(t) == len(p) || t[len(p)] == '/' || t[len(p)] == '?')
 }
 
 // stripPrefix removes p from target when it is a whole path segment prefix:

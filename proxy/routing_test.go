@@ -52,6 +52,25 @@ func TestRouting_PathSelectsUpstream(t *testing.T) {
 	f(gw, "/oauth/token", "login", "/oauth/token")
 	f(gw, "/loginx/oauth/token", "api", "/loginx/oauth/token")
 	f(gw, "/apix/v2/users", "api", "/apix/v2/users")
+	// A client without the gateway prefix shares the same callfix: its own
+	// /api is not stripped.
+	f(gw, "/api/v2/users/me", "api", "/api/v2/users/me")
+	f(gw, "/api/v2/conversations/calls?x=1", "api", "/api/v2/conversations/calls?x=1")
+}
+
+// With gateway prefixes configured, a call from a client that does not use
+// them is still intercepted and rewritten.
+func TestRouting_GatewayPrefix_UnprefixedClientStillRewritten(t *testing.T) {
+	r := startRig(t, rigOptions{flags: map[string]string{"gateway.api_prefixes": "/api", "gateway.login_prefixes": "/login"}})
+	body := `{"phoneNumber":"(555) 123-4567"}`
+	resp := r.do("POST /api/v2/conversations/calls HTTP/1.1\r\nHost: c\r\nContent-Type: application/json\r\nContent-Length: 32\r\n\r\n" + body)
+	if resp.Status != 200 {
+		t.Errorf("status = %d, want 200: %s", resp.Status, resp.Body)
+	}
+	got := only(t, "api", r.api)
+	if want := `{"phoneNumber":"tel:+15551234567"}`; got.Target != "/api/v2/conversations/calls" || string(got.Body) != want {
+		t.Errorf("upstream got %s %s, want /api/v2/conversations/calls %s", got.Target, got.Body, want)
+	}
 }
 
 // An intercepted route is matched after the gateway prefix is stripped.

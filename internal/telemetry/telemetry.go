@@ -47,9 +47,13 @@ type Options struct {
 	// Headers are sent with every export.
 	Headers map[string]string
 	// SampleRatio is the share of new traces sampled (parent-based), unless
-	// OTEL_TRACES_SAMPLER is set.
+	// OTEL_TRACES_SAMPLER is set. 0 samples no new trace (a client's sampled
+	// trace is still continued); callfix serve passes tracing.sample_ratio,
+	// default 1.
 	SampleRatio float64
-	// Passthrough traces requests that are not intercepted too.
+	// Passthrough is tracing.passthrough at start, reported by
+	// TracePassthrough; the proxy reads the running configuration's value
+	// per request, so that it follows reloads.
 	Passthrough bool
 	// Getenv reads the environment; if nil, os.Getenv.
 	Getenv func(string) string
@@ -58,7 +62,9 @@ type Options struct {
 	// Audit receives one JSON record per intercepted request; nil disables
 	// the audit log.
 	Audit *slog.Logger
-	// Masker masks values in spans and audit records.
+	// Masker is the masking policy at start, reported by Masker(); each
+	// Record carries the policy of the configuration it was made under,
+	// which is what spans and audit records use.
 	Masker Masker
 	// SpanProcessor, if not nil, receives spans in addition to (or, without
 	// an endpoint, instead of) the OTLP exporter. Tests use it.
