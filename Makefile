@@ -50,7 +50,7 @@ test-e2e: e2e-deps
 
 # Allocation assertions run without -race, which defeats sync.Pool on purpose.
 test-alloc:
-	$(GO) test -count=1 -run 'ZeroAlloc' ./proxy ./rewrite
+	$(GO) test -count=1 -run 'ZeroAllocations' ./proxy ./rewrite
 
 test-fuzz:
 	@for t in $$($(GO) test -list 'Fuzz.*' ./rewrite | grep ^Fuzz); do \
