@@ -179,6 +179,10 @@ func (s *Server) ServeTLS(ln net.Listener, certFile, keyFile string) error {
 	return s.srv.ServeTLS(ln, certFile, keyFile)
 }
 
+// SetReady sets readiness, for a caller that has bound the listener and
+// started Serve in another goroutine and wants /readyz true from now on.
+func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
+
 // Ready reports whether the server accepts traffic: false before Serve and
 // from the start of Shutdown.
 func (s *Server) Ready() bool { return s.ready.Load() }

@@ -120,6 +120,8 @@ func runServe(args []string, env Env) int {
 	signal.Notify(term, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(term)
 
+	// The listeners are bound, so connections queue from now on: ready.
+	srv.SetReady(true)
 	log.Info("callfix serving", "version", version.Version, "listen", ln.Addr().String(), "admin_listen", adminLn.Addr().String(),
 		"region", snap.Region.Name, "api", c.Upstream.API, "login", c.Upstream.Login, "country", snap.Country, "mode", c.Mode,
 		"config_file", snap.File)
