@@ -1,0 +1,4 @@
+// Package apierror builds the error bodies callfix answers with, in the
+// format Genesys Cloud uses, so that an integration's existing SDK error
+// handling reads them. No Go error text ever goes into one.
+package apierror
