@@ -9,7 +9,7 @@ FUZZTIME  ?= 2m
 # Brief fuzzing inside `make test`; long runs belong to `make fuzz`.
 TESTFUZZTIME ?= 3s
 
-.PHONY: all build run demo test test-unit test-alloc test-fuzz test-e2e e2e-deps bench fuzz lint vet clean
+.PHONY: all build run demo test test-unit test-alloc test-fuzz test-e2e e2e-deps bench bench-deps fuzz lint vet clean
 
 all: build
 
@@ -62,9 +62,21 @@ test-fuzz:
 fuzz:
 	@$(MAKE) test-fuzz TESTFUZZTIME=$(FUZZTIME)
 
-## bench: Go benchmarks of the hot paths (see docs/BENCHMARKS.md).
+## bench: Go benchmarks of the hot paths, then callfix side by side with nginx and the
+## bare upstream on loopback (cmd/callfix-bench; uses nginx and wrk when installed, see
+## bench-deps). Harness flags in BENCHFLAGS, e.g. make bench BENCHFLAGS=-quick.
+BENCHFLAGS ?= -out-json bench-results.json -out-md bench-results.md
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./rewrite
+	$(GO) test -run '^$$' -bench . -benchmem ./rewrite ./proxy
+	$(GO) run ./cmd/callfix-bench $(BENCHFLAGS)
+
+## bench-deps: nginx and wrk for `make bench` (Debian/Ubuntu, as root), only when missing.
+bench-deps:
+	@if command -v wrk >/dev/null 2>&1 && { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; }; then \
+		echo "nginx and wrk are already installed"; \
+	else \
+		apt-get update && apt-get install -y nginx wrk; \
+	fi
 
 lint: vet
 	$(GO) run $(STATICCHECK) $(PKGS)

@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
+	"sync/atomic"
 	"io"
 	"net"
 	"testing"
@@ -19,6 +21,9 @@ func inmemProxy(tb testing.TB, extra map[string]string) *Server {
 	tb.Helper()
 	ln := fasthttputil.NewInmemoryListener()
 	up := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		if bytes.Contains(ctx.PostBody(), []byte("tel:+1")) {
+			rewrittenSeen.Add(1)
+		}
 		ctx.SetContentType("application/json")
 		ctx.Response.Header.Set("ININ-Correlation-Id", "c0ffee00-0000-4000-8000-000000000001")
 		ctx.SetBodyString(`{"id":"3f1a9c2e-0000-4000-8000-000000000009","selfUri":"/api/v2/conversations/calls/3f1a9c2e"}`)
@@ -53,6 +58,10 @@ func (r *byteReader) Read(p []byte) (int, error) {
 	r.i += n
 	return n, nil
 }
+
+// rewrittenSeen counts bodies the in-memory upstream received already
+// repaired, so that a benchmark can prove it measured a rewrite.
+var rewrittenSeen atomic.Int64
 
 var passthroughRequest = []byte("GET /api/v2/users/me?expand=presence HTTP/1.1\r\nHost: callfix.local\r\n" +
 	"Authorization: Bearer abc.def.ghi\r\nAccept: application/json\r\nUser-Agent: PureCloud SDK/go\r\nX-Request-Id: r-1\r\n\r\n")

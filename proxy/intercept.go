@@ -99,7 +99,13 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 	}
 	buf := bytebufferpool.Get()
 	defer bytebufferpool.Put(buf)
-	if err := readLimited(buf, ctx.RequestBodyStream(), limit); err != nil {
+	var src io.Reader = ctx.RequestBodyStream()
+	if src == nil {
+		// fasthttp read the body whole (a server without StreamRequestBody,
+		// or a request built in memory).
+		src = bytes.NewReader(ctx.Request.Body())
+	}
+	if err := readLimited(buf, src, limit); err != nil {
 		if errors.Is(err, errTooLarge) {
 			fail(413, apierror.CodeBodyTooLarge, "the request body is larger than limits.max_body_bytes ("+itoa(limit)+" bytes), the most callfix reads to repair addresses")
 		} else {

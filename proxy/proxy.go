@@ -387,6 +387,11 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, st *state, up *upstream, targ
 	case body != nil:
 		req.SetBodyRaw(body)
 	case in.Header.ContentLength() != 0 && !in.Header.IsGet() && !in.Header.IsHead() || in.Header.ContentLength() > 0:
+		if ctx.RequestBodyStream() == nil {
+			// fasthttp read the body whole: forward those bytes.
+			req.SetBodyRaw(in.Body())
+			break
+		}
 		cb = clientBodyPool.Get().(*clientBody)
 		cb.r, cb.err = ctx.RequestBodyStream(), nil
 		defer func() { cb.r, cb.err = nil, nil; clientBodyPool.Put(cb) }()

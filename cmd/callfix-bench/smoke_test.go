@@ -1,0 +1,295 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	builtDir  string
+	buildErr  error
+)
+
+// binaries builds callfix and the harness once (into a directory removed
+// by TestMain), outside the time the runs below are held to.
+func binaries(t *testing.T) (callfix, bench string) {
+	t.Helper()
+	buildOnce.Do(func() {
+		builtDir, buildErr = os.MkdirTemp("", "callfix-bench-test-")
+		if buildErr != nil {
+			return
+		}
+		root, err := findRoot(".")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		for _, pkg := range []string{"./cmd/callfix", "./cmd/callfix-bench"} {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			cmd := exec.CommandContext(ctx, "go", "build", "-o", builtDir+"/", pkg)
+			cmd.Dir = root
+			out, err := cmd.CombinedOutput()
+			cancel()
+			if err != nil {
+				buildErr = err
+				builtDir += ": " + string(out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("building the binaries: %v %s", buildErr, builtDir)
+	}
+	return filepath.Join(builtDir, "callfix"), filepath.Join(builtDir, "callfix-bench")
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtDir != "" && buildErr == nil {
+		os.RemoveAll(builtDir)
+	}
+	os.Exit(code)
+}
+
+// assertNothingLeft checks that none of the PIDs the harness recorded is
+// still running (a zombie waiting for a reaper counts as gone), that no
+// process is left in the process groups it created, and that the test
+// process has no child left.
+func assertNothingLeft(t *testing.T, pids []recordedPID) {
+	t.Helper()
+	groups := map[int]bool{}
+	for _, p := range pids {
+		groups[p.PID] = true
+	}
+	// A process killed a moment ago may take a few ms to leave.
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		var left []string
+		for _, p := range pids {
+			if alive, _ := processAlive(p.PID); alive {
+				st, _ := readStat(p.PID)
+				// The PID may have been reused by an unrelated process.
+				if groups[st.pgrp] || st.ppid == os.Getpid() {
+					left = append(left, strconv.Itoa(p.PID)+" ("+p.Name+")")
+				}
+			}
+		}
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			st, err := readStat(pid)
+			if err != nil || st.state == 'Z' {
+				continue
+			}
+			if groups[st.pgrp] || st.ppid == os.Getpid() {
+				left = append(left, strconv.Itoa(pid)+" (unrecorded, group "+strconv.Itoa(st.pgrp)+")")
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes left behind: %s", strings.Join(left, ", "))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// The whole harness, -quick, on loopback: upstream, the real callfix,
+// nginx when installed, every scenario, the built-in generator; about five
+// seconds. Every check passes, the files are written, and nothing it
+// started is left running.
+func TestQuickRun_WholeHarness_LeavesNothingBehind(t *testing.T) {
+	callfix, _ := binaries(t)
+	dir := t.TempDir()
+	o, err := parseFlags([]string{"-quick", "-callfix", callfix, "-out-json", filepath.Join(dir, "r.json"), "-out-md", filepath.Join(dir, "r.md")}, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var log bytes.Buffer
+	start := time.Now()
+	rep, err := execute(ctx, o, newProcSet(), &log, &log)
+	took := time.Since(start)
+	t.Logf("quick run: %v\n%s", took, log.String())
+	if rep == nil {
+		t.Fatalf("no report: %v", err)
+	}
+	assertNothingLeft(t, rep.PIDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took > 20*time.Second {
+		t.Errorf("the quick run took %v (aimed at ~5s)", took)
+	}
+	wantTargets := 2
+	if o.Nginx != "" {
+		wantTargets = 3
+	}
+	names := map[string]bool{}
+	for _, p := range rep.PIDs {
+		names[p.Name] = true
+	}
+	if !names["callfix"] || (o.Nginx != "" && (!names["nginx"] || !names["nginx worker"])) {
+		t.Errorf("recorded PIDs %v: callfix, nginx and its workers should be among them", rep.PIDs)
+	}
+	if len(rep.Scenarios) != len(allScenarios) {
+		t.Fatalf("%d scenarios, want %d", len(rep.Scenarios), len(allScenarios))
+	}
+	for _, s := range rep.Scenarios {
+		if len(s.Results) != wantTargets {
+			t.Errorf("%s: %d targets, want %d", s.Name, len(s.Results), wantTargets)
+		}
+		for _, r := range s.Results {
+			if r.Requests == 0 || r.Errors != 0 {
+				t.Errorf("%s %s: %d requests, %d errors", s.Name, r.Target, r.Requests, r.Errors)
+			}
+			if r.Target != "direct" && r.PeakRSS == 0 {
+				t.Errorf("%s %s: no peak RSS", s.Name, r.Target)
+			}
+		}
+		for _, c := range s.Checks {
+			if !c.OK {
+				t.Errorf("%s: check failed: %s", s.Name, c.Detail)
+			}
+		}
+		if s.Ratios["callfix/direct rps"] <= 0 {
+			t.Errorf("%s: no callfix/direct ratio", s.Name)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "r.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back report
+	if err := json.Unmarshal(b, &back); err != nil || len(back.Scenarios) != len(allScenarios) || len(back.PIDs) == 0 {
+		t.Errorf("the JSON does not read back (%v)", err)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "r.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| scenario | target | req/s | p50 | p99 | errors | peak RSS", "generator: built-in Go generator", "kernel ", "command: `go run ./cmd/callfix-bench -quick"} {
+		if !bytes.Contains(md, []byte(want)) {
+			t.Errorf("the markdown lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+// A callfix that does not rewrite (here: audit mode) is caught by the
+// warm-up check before anything is measured, and the harness still stops
+// everything it started.
+func TestRun_CallfixNotRewriting_FailsTheCheck(t *testing.T) {
+	callfix, _ := binaries(t)
+	o, err := parseFlags([]string{"-quick", "-callfix", callfix, "-scenarios", "call-rewrite", "-set", "mode=audit", "-out-json", ""}, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var log bytes.Buffer
+	rep, err := run(ctx, o, newProcSet(), &log)
+	if err == nil || !strings.Contains(err.Error(), "callfix did not rewrite every body") {
+		t.Errorf("err = %v, want the rewrite check to fail\n%s", err, log.String())
+	}
+	assertNothingLeft(t, rep.PIDs)
+}
+
+// Ctrl-C on the real harness binary: it stops the run (wrk killed mid-run
+// when wrk is the generator), writes what it has with the PIDs it
+// recorded, exits 130, and none of those processes is left.
+func TestMain_CtrlC_StopsEverything(t *testing.T) {
+	callfix, bench := binaries(t)
+	root, err := findRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "r.json")
+	gen := "go"
+	if _, err := exec.LookPath("wrk"); err == nil {
+		gen = "wrk"
+	}
+	cmd := exec.Command(bench, "-quick", "-generator", gen, "-duration", "30s", "-scenarios", "get-small", "-callfix", callfix, "-out-json", out)
+	cmd.Dir = root
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }() // only if the test fails midway
+	started := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		once := sync.Once{}
+		for sc.Scan() {
+			// The first warm-up has run (with wrk, if it is the
+			// generator): callfix, nginx and a load generator have been
+			// started, and the next runs are under way.
+			if strings.Contains(sc.Text(), "warm-up direct") {
+				once.Do(func() { close(started) })
+			}
+		}
+	}()
+	select {
+	case <-started:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the harness did not reach its first warm-up in 30s")
+	}
+	time.Sleep(500 * time.Millisecond) // in the next warm-up or the 30s run
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the harness did not exit within 20s of SIGINT")
+	}
+	t.Logf("exited %v after SIGINT in %v", err, time.Since(start))
+	if cmd.ProcessState.ExitCode() != 130 {
+		t.Errorf("exit code %d, want 130", cmd.ProcessState.ExitCode())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatalf("no JSON written on interrupt: %v", err)
+	}
+	var rep report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Error != "interrupted" || len(rep.PIDs) < 2 {
+		t.Errorf("error %q, PIDs %v", rep.Error, rep.PIDs)
+	}
+	if gen == "wrk" {
+		hasWrk := false
+		for _, p := range rep.PIDs {
+			hasWrk = hasWrk || p.Name == "wrk"
+		}
+		if !hasWrk {
+			t.Errorf("no wrk among the recorded PIDs %v", rep.PIDs)
+		}
+	}
+	assertNothingLeft(t, append(rep.PIDs, recordedPID{PID: cmd.Process.Pid, Name: "callfix-bench"}))
+}
