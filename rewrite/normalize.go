@@ -255,6 +255,26 @@ func parseNumber(digits []byte, plus bool, country string, level Level) (string,
 	if len(digits) > maxDigits {
 		return "", "", ReasonTooLong
 	}
+	if !plus && !knownRegion(country) {
+		return "", "", ReasonNoCountry
+	}
+	if level == LevelPossible {
+		if plus {
+			if d := b2s(digits); canonicalE164(d) {
+				return "+" + d, regionOf(d), reasonNone
+			}
+		} else if e164, reason, ok := fastNational(digits, country); ok {
+			return e164, country, reason
+		}
+	}
+	return parseNumberSlow(digits, plus, country, level)
+}
+
+// parseNumberSlow asks phonenumbers itself.
+func parseNumberSlow(digits []byte, plus bool, country string, level Level) (string, string, Reason) {
+	if len(digits) > maxDigits {
+		return "", "", ReasonTooLong
+	}
 	var in [maxDigits + 1]byte
 	n := 0
 	if plus {
