@@ -99,13 +99,19 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 	}
 	buf := bytebufferpool.Get()
 	defer bytebufferpool.Put(buf)
-	var src io.Reader = ctx.RequestBodyStream()
-	if src == nil {
+	var err error
+	if src := ctx.RequestBodyStream(); src != nil {
+		err = readLimited(buf, src, limit)
+	} else {
 		// fasthttp read the body whole (a server without StreamRequestBody,
 		// or a request built in memory).
-		src = bytes.NewReader(ctx.Request.Body())
+		if b := ctx.Request.Body(); len(b) > limit {
+			err = errTooLarge
+		} else {
+			buf.B = append(buf.B[:0], b...)
+		}
 	}
-	if err := readLimited(buf, src, limit); err != nil {
+	if err != nil {
 		if errors.Is(err, errTooLarge) {
 			fail(413, apierror.CodeBodyTooLarge, "the request body is larger than limits.max_body_bytes ("+itoa(limit)+" bytes), the most callfix reads to repair addresses")
 		} else {
@@ -180,18 +186,32 @@ func (s *Server) notify(rec *Record) {
 }
 
 // readLimited reads r into buf, failing with errTooLarge past limit bytes.
+// It reads straight into buf's spare capacity: no allocation once the
+// pooled buffer has grown.
 func readLimited(buf *bytebufferpool.ByteBuffer, r io.Reader, limit int) error {
 	if r == nil {
 		return nil
 	}
-	n, err := buf.ReadFrom(io.LimitReader(r, int64(limit)+1))
-	if err != nil {
-		return err
+	b := buf.B[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if len(b) > limit {
+			buf.B = b
+			return errTooLarge
+		}
+		if err == io.EOF {
+			buf.B = b
+			return nil
+		}
+		if err != nil {
+			buf.B = b
+			return err
+		}
 	}
-	if n > int64(limit) {
-		return errTooLarge
-	}
-	return nil
 }
 
 var errUnsupportedEncoding = errors.New("unsupported content encoding")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -164,18 +165,17 @@ func newTelemetry(c *config.Config, env Env, log *slog.Logger) (*telemetry.Telem
 		return ""
 	}
 	closeAudit := func() {}
-	var audit *slog.Logger
+	var audit io.Writer
 	if c.Audit.Enabled {
-		w := env.Stderr
+		audit = env.Stderr
 		if c.Audit.File != "" {
 			f, err := os.OpenFile(c.Audit.File, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 			if err != nil {
 				return nil, nil, fmt.Errorf("audit.file: cannot open %s: %v", c.Audit.File, err)
 			}
-			w = f
+			audit = f
 			closeAudit = func() { f.Close() }
 		}
-		audit = slog.New(slog.NewJSONHandler(w, nil))
 	}
 	mode, _ := telemetry.ParseMaskMode(c.Mask)
 	headers := map[string]string{}
@@ -191,7 +191,7 @@ func newTelemetry(c *config.Config, env Env, log *slog.Logger) (*telemetry.Telem
 		Passthrough: c.Tracing.Passthrough,
 		Getenv:      getenv,
 		Logger:      log,
-		Audit:       audit,
+		AuditWriter: audit,
 		Masker:      telemetry.Masker{Mode: mode, Key: []byte(c.MaskKey.Value())},
 	})
 	if err != nil {

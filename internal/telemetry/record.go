@@ -110,18 +110,15 @@ func (t *Telemetry) RecordRewriteSpan(ctx context.Context, r *Record) {
 // Intercepted counts an intercepted request in the metrics and writes its
 // audit record.
 func (t *Telemetry) Intercepted(ctx context.Context, r *Record) {
-	route := attribute.String("route", r.Route)
-	t.requests.Add(ctx, 1, metric.WithAttributes(route,
-		attribute.String("outcome", string(r.Outcome)), attribute.String("status_class", statusClass(r.Status))))
+	t.requests.Add(ctx, 1, t.addOpts(labelKey{"route", r.Route, "outcome", string(r.Outcome), "status_class", statusClass(r.Status)})...)
 	for _, c := range r.Changes {
-		t.rewrites.Add(ctx, 1, metric.WithAttributes(route,
-			attribute.String("field", template(c.Path)), attribute.String("kind", c.Kind.String())))
+		t.rewrites.Add(ctx, 1, t.addOpts(labelKey{"route", r.Route, "field", template(c.Path), "kind", c.Kind.String()})...)
 	}
 	for _, p := range r.Problems {
-		attrs := metric.WithAttributes(route, attribute.String("field", template(p.Path)), attribute.String("reason", p.Reason.Code()))
-		t.problems.Add(ctx, 1, attrs)
+		opts := t.addOpts(labelKey{"route", r.Route, "field", template(p.Path), "reason", p.Reason.Code()})
+		t.problems.Add(ctx, 1, opts...)
 		if r.Outcome == rewrite.OutcomeRejected {
-			t.rejects.Add(ctx, 1, attrs)
+			t.rejects.Add(ctx, 1, opts...)
 		}
 	}
 	if r.Upstream != 0 {
@@ -131,9 +128,29 @@ func (t *Telemetry) Intercepted(ctx context.Context, r *Record) {
 		}
 		t.upstreamDuration.Record(ctx, r.UpstreamDur.Seconds(), t.durSets[u][classIndex(r.Upstream)]...)
 	}
-	if t.audit != nil {
+	switch {
+	case t.auditW != nil:
+		sc := trace.SpanContextFromContext(ctx)
+		t.auditW.write(sc.TraceID(), sc.HasTraceID(), r, time.Now())
+	case t.audit != nil:
 		t.writeAudit(ctx, r)
 	}
+}
+
+// labelKey names three label pairs. Every value is bounded (route and field
+// templates from the rules, outcomes, kinds, reasons, status classes), so
+// the cache of option slices stays small, and a request's metrics cost map
+// lookups instead of attribute sets built and thrown away.
+type labelKey [6]string
+
+func (t *Telemetry) addOpts(k labelKey) []metric.AddOption {
+	if v, ok := t.optCache.Load(k); ok {
+		return v.([]metric.AddOption)
+	}
+	opts := []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
+		attribute.String(k[0], k[1]), attribute.String(k[2], k[3]), attribute.String(k[4], k[5])))}
+	t.optCache.Store(k, opts)
+	return opts
 }
 
 // template removes array indexes from a change path: participants[1].address
