@@ -127,8 +127,10 @@ func KnownCountry(country string) bool { return knownRegion(country) }
 // once at start-up for each configured country.
 func Warm(country string) {
 	possibleOnce.Do(buildPossibleLengths)
+	regionFor(country) // the fast path's patterns for the country
 	if ex := phonenumbers.GetExampleNumber(country); ex != nil {
 		national := phonenumbers.Format(ex, phonenumbers.NATIONAL)
+		Normalize(FormatAddress, national, country, LevelPossible)
 		Normalize(FormatAddress, national, country, LevelValid)
 		Normalize(FormatAddress, phonenumbers.Format(ex, phonenumbers.INTERNATIONAL)+" x12", country, LevelValid)
 	}
