@@ -95,11 +95,11 @@ func TestRecordRewriteSpan_AttributesAndEvents(t *testing.T) {
 	}
 	if a[telemetry.AttrMode].AsString() != "rewrite" || a[telemetry.AttrRoute].AsString() != "POST /api/v2/conversations/calls" ||
 		a[telemetry.AttrOutcome].AsString() != "rewritten" {
-		t.Errorf("mode, route, outcome = %v, %v, %v", a[telemetry.AttrMode].Emit(), a[telemetry.AttrRoute].Emit(), a[telemetry.AttrOutcome].Emit())
+		t.Errorf("mode, route, outcome = %v, %v, %v", a[telemetry.AttrMode].String(), a[telemetry.AttrRoute].String(), a[telemetry.AttrOutcome].String())
 	}
 	if a[telemetry.AttrChanges].Type() != attribute.INT64 || a[telemetry.AttrChanges].AsInt64() != 2 ||
 		a[telemetry.AttrProblems].Type() != attribute.INT64 || a[telemetry.AttrProblems].AsInt64() != 1 {
-		t.Errorf("changes, problems = %v (%v), %v (%v), want ints 2, 1", a[telemetry.AttrChanges].Emit(), a[telemetry.AttrChanges].Type(), a[telemetry.AttrProblems].Emit(), a[telemetry.AttrProblems].Type())
+		t.Errorf("changes, problems = %v (%v), %v (%v), want ints 2, 1", a[telemetry.AttrChanges].String(), a[telemetry.AttrChanges].Type(), a[telemetry.AttrProblems].String(), a[telemetry.AttrProblems].Type())
 	}
 	if s.Status().Code != codes.Unset {
 		t.Errorf("status = %v, want unset for a rewrite", s.Status())
@@ -379,7 +379,7 @@ func TestMask_ModesInSpansAndAudit(t *testing.T) {
 				all := buf.String()
 				for _, e := range ev {
 					for _, v := range e {
-						all += "|" + v.Emit()
+						all += "|" + v.String()
 					}
 				}
 				for _, secret := range []string{"5550100042", "010-0042", "CALL", "555-"} {
