@@ -3,9 +3,9 @@ package proxy
 import (
 	"bufio"
 	"bytes"
-	"sync/atomic"
 	"io"
 	"net"
+	"sync/atomic"
 	"testing"
 
 	"github.com/valyala/fasthttp"

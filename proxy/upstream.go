@@ -27,9 +27,9 @@ type upstream struct {
 // upstreamKey is everything a HostClient is built from: when a reload does
 // not change it, the client (and its warm connection pool) is kept.
 type upstreamKey struct {
-	URL                           string
-	CAFile, ServerName            string
-	MaxConns                      int
+	URL                 string
+	CAFile, ServerName  string
+	MaxConns            int
 	Dial, Timeout, Idle time.Duration
 }
 

@@ -51,6 +51,6 @@ func TestAuditWriter_MatchesSlogRecord(t *testing.T) {
 			{Path: "to.to", Kind: rewrite.KindUser, From: "2ca3b6e8-0000-4000-8000-000000000001", To: "user:2ca3b6e8-0000-4000-8000-000000000001"}}})
 	f(Record{RequestID: `we"ird\id`, Route: "POST /x", Mode: rewrite.ModeAudit, Outcome: rewrite.OutcomeAudited, Status: 200,
 		Problems: []rewrite.Problem{{Path: "phoneNumber", Value: "abc\x01\"\u2028\xff<&>", Reason: rewrite.ReasonCharacters, Country: "GB"}},
-		Skipped: rewrite.SkipNone, Mask: Masker{Mode: MaskFull}})
+		Skipped:  rewrite.SkipNone, Mask: Masker{Mode: MaskFull}})
 	f(Record{RequestID: "r-3", Route: "POST /y", Mode: rewrite.ModeRewrite, Outcome: rewrite.OutcomeUnchanged, Skipped: rewrite.SkipNotJSON, Status: 502})
 }
