@@ -84,7 +84,14 @@ func (t *transport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 		return false, err
 	}
 	bw := hc.AcquireWriter(conn)
-	err = req.Write(bw)
+	if !req.IsBodyStream() && len(req.Body()) == 0 {
+		// No body: the header block exactly as built, without the
+		// Content-Length: 0 that fasthttp's Write adds to every method but
+		// GET and HEAD (the client did not send one).
+		_, err = bw.Write(req.Header.AppendBytes(bw.AvailableBuffer()))
+	} else {
+		err = req.Write(bw)
+	}
 	if err == nil {
 		err = bw.Flush()
 	}
