@@ -123,13 +123,15 @@ func New(opts Options) (*Server, error) {
 		DisablePreParseMultipartForm:  true,
 		StreamRequestBody:             true,
 		// Bodies up to this size arrive in one read; larger ones stream.
-		MaxRequestBodySize:    streamThreshold,
-		ReadBufferSize:        int(c.Server.MaxHeaderBytes),
-		WriteBufferSize:       16 << 10,
-		ReadTimeout:           c.Server.ReadTimeout,
-		WriteTimeout:          c.Server.WriteTimeout,
-		IdleTimeout:           c.Server.IdleTimeout,
-		Concurrency:           c.Server.MaxConns,
+		MaxRequestBodySize: streamThreshold,
+		ReadBufferSize:     int(c.Server.MaxHeaderBytes),
+		WriteBufferSize:    16 << 10,
+		ReadTimeout:        c.Server.ReadTimeout,
+		WriteTimeout:       c.Server.WriteTimeout,
+		IdleTimeout:        c.Server.IdleTimeout,
+		// The limit listener enforces server.max_conns with a Genesys-format
+		// 503; fasthttp's own limit, which answers in plain text, stays above it.
+		Concurrency:           c.Server.MaxConns + 1024,
 		CloseOnShutdown:       true,
 		SecureErrorLogMessage: true,
 		Logger:                fasthttpLogger{s.log},
@@ -167,16 +169,21 @@ func newState(snap *config.Snapshot, prev *state, dial func(string) (net.Conn, e
 	return st, nil
 }
 
-// Serve accepts connections on ln until Shutdown. It marks the server ready.
+// Serve accepts connections on ln until Shutdown, at most server.max_conns
+// at once. It marks the server ready.
 func (s *Server) Serve(ln net.Listener) error {
 	s.ready.Store(true)
-	return s.srv.Serve(ln)
+	return s.srv.Serve(s.limit(ln))
 }
 
 // ServeTLS is Serve with TLS from the PEM files.
 func (s *Server) ServeTLS(ln net.Listener, certFile, keyFile string) error {
 	s.ready.Store(true)
-	return s.srv.ServeTLS(ln, certFile, keyFile)
+	return s.srv.ServeTLS(s.limit(ln), certFile, keyFile)
+}
+
+func (s *Server) limit(ln net.Listener) net.Listener {
+	return newLimitListener(ln, s.mgr.Current().Config.Server.MaxConns)
 }
 
 // SetReady sets readiness, for a caller that has bound the listener and

@@ -17,6 +17,7 @@ const (
 	CodeUpstreamUnavailable = "callfix.upstream.unavailable" // 502
 	CodeUpstreamTimeout     = "callfix.upstream.timeout"     // 504
 	CodeInternal            = "callfix.internal"             // 500
+	CodeServerBusy          = "callfix.server.busy"          // 503: beyond server.max_conns
 )
 
 // Detail names one field that is wrong.
