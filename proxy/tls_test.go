@@ -1,0 +1,140 @@
+package proxy_test
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callfix/callfix/config"
+	"github.com/callfix/callfix/proxy"
+)
+
+// tlsUpstream is an HTTPS upstream (httptest's certificate, for
+// example.com and 127.0.0.1) that records the Host and X-Forwarded-Proto it
+// gets; caFile is its certificate as PEM.
+func tlsUpstream(t *testing.T) (srv *httptest.Server, caFile string, seen chan http.Header) {
+	t.Helper()
+	seen = make(chan http.Header, 10)
+	srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Clone()
+		h.Set("Host", r.Host)
+		seen <- h
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"ok":true}`)
+	}))
+	t.Cleanup(srv.Close)
+	caFile = filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return srv, caFile, seen
+}
+
+// serveProxy runs a proxy with flags; with cert and key it serves TLS.
+func serveProxy(t *testing.T, flags map[string]string, cert, key string) string {
+	t.Helper()
+	mgr, err := config.NewManager(config.Options{Flags: flags}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := proxy.New(proxy.Options{Config: mgr, TLS: cert != ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		if cert != "" {
+			srv.ServeTLS(ln, cert, key)
+		} else {
+			srv.Serve(ln)
+		}
+	}()
+	t.Cleanup(func() { srv.Shutdown(t.Context()) })
+	return ln.Addr().String()
+}
+
+func get(t *testing.T, c *http.Client, url string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// An HTTPS upstream is reached with upstream.ca_file; without it the
+// system roots do not know the test CA and the client gets a 502 (never a
+// Go error text); upstream.server_name selects the name checked.
+func TestTLS_Upstream_CAFileAndServerName(t *testing.T) {
+	up, ca, seen := tlsUpstream(t)
+	client := &http.Client{Timeout: 10 * time.Second}
+	f := func(flags map[string]string, wantStatus int) {
+		t.Helper()
+		flags["upstream.api"] = up.URL
+		flags["upstream.login"] = up.URL
+		addr := serveProxy(t, flags, "", "")
+		status, body := get(t, client, "http://"+addr+"/api/v2/users/me")
+		if status != wantStatus {
+			t.Errorf("%v: status = %d, want %d: %s", flags, status, wantStatus, body)
+		}
+		if strings.Contains(body, "x509") || strings.Contains(body, "certificate") {
+			t.Errorf("%v: body leaks the TLS error: %s", flags, body)
+		}
+	}
+	f(map[string]string{"upstream.ca_file": ca}, 200)
+	if h := <-seen; h.Get("Host") != strings.TrimPrefix(up.URL, "https://") {
+		t.Errorf("Host = %q, want the upstream's %q", h.Get("Host"), strings.TrimPrefix(up.URL, "https://"))
+	}
+	f(map[string]string{"upstream.ca_file": ca, "upstream.server_name": "example.com"}, 200)
+	<-seen
+	f(map[string]string{"upstream.ca_file": ca, "upstream.server_name": "elsewhere.test"}, 502)
+	f(map[string]string{}, 502)
+}
+
+// With tls.cert_file and tls.key_file the listener serves HTTPS, and the
+// upstream is told the client came over https.
+func TestTLS_Listener_ServesHTTPS(t *testing.T) {
+	up, ca, seen := tlsUpstream(t)
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	c := up.TLS.Certificates[0]
+	der, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}), 0o600)
+	os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	addr := serveProxy(t, map[string]string{"upstream.api": up.URL, "upstream.login": up.URL, "upstream.ca_file": ca,
+		"tls.cert_file": cert, "tls.key_file": key}, cert, key)
+	pool := x509.NewCertPool()
+	pool.AddCert(up.Certificate())
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	if status, body := get(t, client, "https://"+addr+"/api/v2/users/me"); status != 200 {
+		t.Fatalf("status = %d: %s", status, body)
+	}
+	if h := <-seen; h.Get("X-Forwarded-Proto") != "https" {
+		t.Errorf("X-Forwarded-Proto = %q, want https", h.Get("X-Forwarded-Proto"))
+	}
+	// Plain HTTP to the TLS listener does not get through.
+	plain := &http.Client{Timeout: 5 * time.Second}
+	if resp, err := plain.Get("http://" + addr + "/api/v2/users/me"); err == nil {
+		if resp.StatusCode == 200 {
+			t.Errorf("plain HTTP to the TLS listener got 200")
+		}
+		resp.Body.Close()
+	}
+}
