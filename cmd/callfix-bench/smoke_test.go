@@ -279,8 +279,16 @@ func TestMain_CtrlC_StopsEverything(t *testing.T) {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Error != "interrupted" || len(rep.PIDs) < 2 {
-		t.Errorf("error %q, PIDs %v", rep.Error, rep.PIDs)
+	// callfix always; nginx and wrk when this machine has them (a fresh
+	// CI machine may not: make bench-deps installs them).
+	minPIDs := 1
+	if _, err := exec.LookPath("nginx"); err == nil || gen == "wrk" {
+		minPIDs = 2
+	} else if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
+		minPIDs = 2
+	}
+	if rep.Error != "interrupted" || len(rep.PIDs) < minPIDs {
+		t.Errorf("error %q, PIDs %v, want at least %d", rep.Error, rep.PIDs, minPIDs)
 	}
 	if gen == "wrk" {
 		hasWrk := false
