@@ -581,7 +581,11 @@ func copyResponse(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, head bool) 
 	}
 	rb := bodyPool.Get().(*releasingBody)
 	rb.resp = resp
-	out.SetBodyStream(rb, resp.Header.ContentLength())
+	n := resp.Header.ContentLength()
+	if n < 0 {
+		n = -1 // chunked or until close upstream: chunked to the client
+	}
+	out.SetBodyStream(rb, n)
 }
 
 var bodyPool = sync.Pool{New: func() any { return new(releasingBody) }}
