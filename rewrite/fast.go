@@ -16,9 +16,8 @@ import (
 // digits-only national number — country calling code written without +,
 // national prefix, possible lengths — with the same metadata and patterns,
 // for the regions where those steps are plain: no national prefix
-// transform rule, and the main region of its calling code. Anything else (an international dialling
-// prefix, another region sharing the calling code, level valid) goes to
-// phonenumbers. TestFastNational_AgreesWithPhonenumbers holds the two
+// transform rule (in the region or the main region of its calling code). Anything else (an international dialling
+// prefix, a transform rule, level valid) goes to phonenumbers. TestFastNational_AgreesWithPhonenumbers holds the two
 // paths together across every region.
 
 type regionInfo struct {
@@ -30,6 +29,8 @@ type regionInfo struct {
 	lengths  []int32        // general possible lengths
 	local    []int32        // possible lengths, local only
 	main     bool           // the main region of its calling code
+	mainInfo *regionInfo    // the main region's info (itself when main)
+	noRule   bool           // no national prefix transform rule
 	eligible bool
 }
 
@@ -89,7 +90,16 @@ func buildRegion(region string) *regionInfo {
 			return ri
 		}
 	}
-	ri.eligible = m.GetNationalPrefixTransformRule() == "" && ri.main
+	ri.noRule = m.GetNationalPrefixTransformRule() == ""
+	ri.mainInfo = ri
+	if !ri.main {
+		// A region sharing its calling code (CA under +1, JE under +44):
+		// phonenumbers checks possible lengths, and strips the national
+		// prefix of a number written with its calling code, with the main
+		// region's metadata.
+		ri.mainInfo = regionFor(phonenumbers.GetRegionCodeForCountryCode(ri.cc))
+	}
+	ri.eligible = ri.noRule && ri.mainInfo.general != nil && ri.mainInfo.noRule
 	return ri
 }
 
@@ -147,20 +157,21 @@ func fastNational(d []byte, region string) (e164 string, reason Reason, ok bool)
 	if ri.idd != nil && ri.idd.Match(d) {
 		return "", reasonNone, false // dialled internationally: phonenumbers' business
 	}
-	nn := d
+	nn, strip := d, ri
 	if bytes.HasPrefix(d, []byte(ri.ccStr)) {
 		// The calling code written without +: phonenumbers takes it off when
-		// the rest is a better national number (maybeExtractCountryCode).
+		// the rest is a better national number (maybeExtractCountryCode),
+		// and reads the rest with the calling code's main region.
 		pot := ri.stripNationalPrefix(d[len(ri.ccStr):])
 		if (!ri.general.Match(d) && ri.general.Match(pot)) || ri.lengthResult(len(d)) == phonenumbers.TOO_LONG {
-			nn = pot
+			nn, strip = pot, ri.mainInfo
 		}
 	}
 	if len(nn) < 2 {
 		return "", ReasonTooShort, true
 	}
-	if pot := ri.stripNationalPrefix(nn); len(pot) != len(nn) {
-		switch ri.lengthResult(len(pot)) {
+	if pot := strip.stripNationalPrefix(nn); len(pot) != len(nn) {
+		switch strip.lengthResult(len(pot)) {
 		case phonenumbers.TOO_SHORT, phonenumbers.IS_POSSIBLE_LOCAL_ONLY, phonenumbers.INVALID_LENGTH:
 		default:
 			nn = pot
@@ -172,7 +183,7 @@ func fastNational(d []byte, region string) (e164 string, reason Reason, ok bool)
 	case len(nn) > 17:
 		return "", ReasonTooLong, true
 	}
-	switch ri.lengthResult(len(nn)) {
+	switch ri.mainInfo.lengthResult(len(nn)) {
 	case phonenumbers.IS_POSSIBLE:
 	case phonenumbers.TOO_SHORT:
 		return "", ReasonTooShort, true
