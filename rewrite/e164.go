@@ -41,6 +41,20 @@ func buildPossibleLengths() {
 	}
 }
 
+// callingCode returns the country calling code that starts d, the digits
+// of an E.164 number after its "+", and its length; 0, 0 when none does.
+// Calling codes are prefix-free: the first that exists is the one.
+func callingCode(d string) (cc, n int) {
+	possibleOnce.Do(buildPossibleLengths)
+	for i := 0; i < 3 && i < len(d) && d[i] >= '0' && d[i] <= '9'; i++ {
+		cc = cc*10 + int(d[i]-'0')
+		if possibleLengths[cc] != 0 {
+			return cc, i + 1
+		}
+	}
+	return 0, 0
+}
+
 // canonicalE164 reports whether d, the digits after a "+", is an E.164
 // number that phonenumbers would accept at level possible: only digits, a
 // country calling code that exists, and a national number of a possible
@@ -49,40 +63,27 @@ func canonicalE164(d string) bool {
 	if len(d) < 3 || len(d) > maxDigits || d[0] == '0' || !isDigits(d, 3, maxDigits) {
 		return false
 	}
-	possibleOnce.Do(buildPossibleLengths)
-	cc := 0
-	for i := 0; i < 3; i++ {
-		cc = cc*10 + int(d[i]-'0')
-		if mask := possibleLengths[cc]; mask != 0 {
-			// Calling codes are prefix-free: the first that exists is the one.
-			l := len(d) - i - 1
-			if l > 17 || mask&(1<<l) == 0 {
-				return false
-			}
-			if d[i+1] == '0' {
-				// A national prefix written after the calling code
-				// (+49 030...) is dropped by phonenumbers, while Italy's
-				// leading zero is kept: only phonenumbers can tell.
-				return roundTrips(d)
-			}
-			return true
-		}
+	cc, n := callingCode(d)
+	if n == 0 {
+		return false
 	}
-	return false
+	if l := len(d) - n; l > 17 || possibleLengths[cc]&(1<<l) == 0 {
+		return false
+	}
+	if d[n] == '0' {
+		// A national prefix written after the calling code (+49 030...) is
+		// dropped by phonenumbers, while Italy's leading zero is kept: only
+		// phonenumbers can tell.
+		return roundTrips(d)
+	}
+	return true
 }
 
 // nationalZero reports whether the national part of d, the digits of an
 // E.164 number after its "+", starts with 0.
 func nationalZero(d string) bool {
-	possibleOnce.Do(buildPossibleLengths)
-	cc := 0
-	for i := 0; i < 3 && i < len(d); i++ {
-		cc = cc*10 + int(d[i]-'0')
-		if possibleLengths[cc] != 0 {
-			return i+1 < len(d) && d[i+1] == '0'
-		}
-	}
-	return false
+	_, n := callingCode(d)
+	return n > 0 && n < len(d) && d[n] == '0'
 }
 
 // roundTrips reports whether phonenumbers reads +d as a possible number
@@ -99,13 +100,8 @@ func roundTrips(d string) bool {
 // regionOf returns the main region of the calling code that starts d, the
 // digits of an E.164 number after its "+", or "" when there is none.
 func regionOf(d string) string {
-	possibleOnce.Do(buildPossibleLengths)
-	cc := 0
-	for i := 0; i < 3 && i < len(d) && d[i] >= '0' && d[i] <= '9'; i++ {
-		cc = cc*10 + int(d[i]-'0')
-		if r := mainRegion[cc]; r != "" && r != phonenumbers.UNKNOWN_REGION {
-			return r
-		}
+	if cc, n := callingCode(d); n > 0 {
+		return mainRegion[cc]
 	}
 	return ""
 }

@@ -53,26 +53,25 @@ func normalizeValue(dst []byte, f Format, s, country string, level Level) ([]byt
 	if t == "" {
 		return dst, Normalized{Reason: ReasonEmpty}
 	}
-	trimmed := len(t) != len(s)
 
 	switch scheme(t) {
 	case schemeSIP:
 		if f == FormatAddress {
 			// Kept exactly as sent, surrounding spaces included: callfix
 			// repairs phone numbers and user IDs, not SIP URIs.
-			return keep(dst, s, false, 0, "")
+			return keep(dst, s, 0, "")
 		}
 		return dst, Normalized{Reason: notFor(f)}
 	case schemeUser:
 		if f == FormatAddress || f == FormatUser {
-			return keep(dst, t, trimmed, KindUser, "")
+			return keep(dst, t, KindUser, "")
 		}
 		return dst, Normalized{Reason: ReasonNotPhone}
 	case schemeTel:
 		if f == FormatUser {
 			return dst, Normalized{Reason: ReasonNotUser}
 		}
-		return normalizeTel(dst, f, t, trimmed, country, level)
+		return normalizeTel(dst, f, t, country, level)
 	case schemeOther:
 		if f == FormatUser {
 			return dst, Normalized{Reason: ReasonNotUser}
@@ -83,7 +82,7 @@ func normalizeValue(dst []byte, f Format, s, country string, level Level) ([]byt
 		return dst, Normalized{Reason: ReasonNotPhone}
 	}
 
-	if isUUID(t) {
+	if IsUUID(t) {
 		switch f {
 		case FormatAddress, FormatUser:
 			dst = append(dst, "user:"...)
@@ -99,7 +98,7 @@ func normalizeValue(dst []byte, f Format, s, country string, level Level) ([]byt
 
 	// A plain +E.164 number is canonical for e164 fields.
 	if f == FormatE164 && t[0] == '+' && level == LevelPossible && canonicalE164(t[1:]) {
-		return keep(dst, t, trimmed, KindPhone, regionOf(t[1:]))
+		return keep(dst, t, KindPhone, regionOf(t[1:]))
 	}
 	return normalizePhone(dst, f, t, country, level, false)
 }
@@ -111,31 +110,27 @@ func notFor(f Format) Reason {
 	return ReasonNotPhone
 }
 
-// keep appends t, the input less surrounding whitespace, as the canonical form.
-func keep(dst []byte, t string, trimmed bool, kind Kind, country string) ([]byte, Normalized) {
-	return append(dst, t...), Normalized{Changed: trimmed, Kind: kind, Country: country}
+// keep appends t as the canonical form; normalize decides whether that is
+// a change.
+func keep(dst []byte, t string, kind Kind, country string) ([]byte, Normalized) {
+	return append(dst, t...), Normalized{Kind: kind, Country: country}
 }
 
 // normalizeTel handles a value that starts with tel: in any case.
-func normalizeTel(dst []byte, f Format, t string, trimmed bool, country string, level Level) ([]byte, Normalized) {
+func normalizeTel(dst []byte, f Format, t string, country string, level Level) ([]byte, Normalized) {
 	rest := t[len("tel:"):]
-	lowerScheme := t[:4] == "tel:"
-	// Fast path: tel:+E.164 with an optional ;ext=N is canonical as it is.
+	// Fast path: tel:+E.164 with an optional ;ext=N is canonical as it is
+	// (a scheme in upper case is written in lower case).
 	if len(rest) > 1 && rest[0] == '+' && level == LevelPossible {
 		num, ext, hasExt := strings.Cut(rest[1:], ";ext=")
 		if canonicalE164(num) && (!hasExt || isDigits(ext, 1, maxExtDigits)) {
-			cc := regionOf(num)
 			switch {
 			case f == FormatE164 && hasExt:
 				return dst, Normalized{Reason: ReasonExtensionNotAllowed}
-			case f == FormatE164:
-				return append(dst, rest...), Normalized{Changed: true, Kind: KindPhone, Country: cc}
-			case lowerScheme:
-				return keep(dst, t, trimmed, KindPhone, cc)
-			default:
+			case f != FormatE164:
 				dst = append(dst, "tel:"...)
-				return append(dst, rest...), Normalized{Changed: true, Kind: KindPhone, Country: cc}
 			}
+			return append(dst, rest...), Normalized{Kind: KindPhone, Country: regionOf(num)}
 		}
 	}
 	// RFC 3966: tel:number;param=value;... The only parameters kept are ext
@@ -453,8 +448,9 @@ func scheme(s string) schemeKind {
 
 func isLetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
 
-// isUUID reports whether s is 8-4-4-4-12 hexadecimal digits, in any case.
-func isUUID(s string) bool {
+// IsUUID reports whether s is a Genesys user ID: 8-4-4-4-12 hexadecimal
+// digits, in any case.
+func IsUUID(s string) bool {
 	if len(s) != 36 {
 		return false
 	}

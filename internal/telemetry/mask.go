@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+
+	"github.com/callfix/callfix/rewrite"
 )
 
 // MaskMode is how values that may hold phone numbers are shown in spans,
@@ -159,21 +161,5 @@ func isUserID(v string) bool {
 	if len(v) == 41 && strings.EqualFold(v[:5], "user:") {
 		v = v[5:]
 	}
-	if len(v) != 36 {
-		return false
-	}
-	for i := 0; i < 36; i++ {
-		c := v[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'f') {
-				return false
-			}
-		}
-	}
-	return true
+	return rewrite.IsUUID(v)
 }
