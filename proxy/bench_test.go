@@ -1,39 +1,12 @@
 package proxy
 
 import (
-	"bufio"
-	"io"
-	"net"
+	"strconv"
 	"testing"
-
-	"github.com/valyala/fasthttp"
 )
 
 func benchProxy(b *testing.B, raw []byte, wantStatus int) {
-	s := inmemProxy(b, nil)
-	var ctx fasthttp.RequestCtx
-	ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.IPv4(10, 1, 2, 3), Port: 5000}, nil)
-	w := bufio.NewWriter(io.Discard)
-	r := &byteReader{}
-	br := bufio.NewReader(r)
-	run := func() {
-		ctx.Request.Reset()
-		ctx.Response.Reset()
-		r.b, r.i = raw, 0
-		br.Reset(r)
-		if err := ctx.Request.Read(br); err != nil {
-			b.Fatal(err)
-		}
-		s.ServeHTTP(&ctx)
-		if ctx.Response.StatusCode() != wantStatus {
-			b.Fatalf("status = %d, want %d: %s", ctx.Response.StatusCode(), wantStatus, ctx.Response.Body())
-		}
-		if err := ctx.Response.Write(w); err != nil {
-			b.Fatal(err)
-		}
-		w.Flush()
-		ctx.Response.Reset()
-	}
+	run := inmemRoundTrip(b, inmemProxy(b, nil), raw, wantStatus)
 	run()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -62,7 +35,7 @@ const callBody = `{"phoneNumber":"(317) 555-0100","callerId":"3175550199","callF
 // repair, read, rewritten and forwarded.
 func BenchmarkProxy_InterceptedCall(b *testing.B) {
 	raw := []byte("POST /api/v2/conversations/calls HTTP/1.1\r\nHost: callfix.local\r\nAuthorization: Bearer abc.def.ghi\r\n" +
-		"Content-Type: application/json\r\nContent-Length: " + itoa(len(callBody)) + "\r\n\r\n" + callBody)
+		"Content-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(callBody)) + "\r\n\r\n" + callBody)
 	benchRewrite(b, raw)
 }
 
@@ -70,6 +43,6 @@ func BenchmarkProxy_InterceptedCall(b *testing.B) {
 func BenchmarkProxy_InterceptedCanonical(b *testing.B) {
 	body := `{"phoneNumber":"tel:+13175550100","callerId":"+13175550199","callFromQueueId":"7d3cd1a5-2f0e-4c8b-9b3f-0b1c5a8e9d21","participants":[{"address":"user:2ca3b6e8-0000-4000-8000-000000000001"}]}`
 	raw := []byte("POST /api/v2/conversations/calls HTTP/1.1\r\nHost: callfix.local\r\nAuthorization: Bearer abc.def.ghi\r\n" +
-		"Content-Type: application/json\r\nContent-Length: " + itoa(len(body)) + "\r\n\r\n" + body)
+		"Content-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
 	benchProxy(b, raw, 200)
 }

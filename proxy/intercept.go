@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -94,7 +95,7 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 
 	limit := st.maxBody
 	if n := in.ContentLength(); n > limit {
-		fail(413, apierror.CodeBodyTooLarge, "the request body is larger than limits.max_body_bytes ("+itoa(limit)+" bytes), the most callfix reads to repair addresses")
+		fail(413, apierror.CodeBodyTooLarge, "the request body is larger than limits.max_body_bytes ("+strconv.Itoa(limit)+" bytes), the most callfix reads to repair addresses")
 		return
 	}
 	buf := bytebufferpool.Get()
@@ -113,7 +114,7 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 	}
 	if err != nil {
 		if errors.Is(err, errTooLarge) {
-			fail(413, apierror.CodeBodyTooLarge, "the request body is larger than limits.max_body_bytes ("+itoa(limit)+" bytes), the most callfix reads to repair addresses")
+			fail(413, apierror.CodeBodyTooLarge, "the request body is larger than limits.max_body_bytes ("+strconv.Itoa(limit)+" bytes), the most callfix reads to repair addresses")
 		} else {
 			fail(400, apierror.CodeBadRequest, "callfix could not read the whole request body")
 		}
@@ -131,7 +132,7 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 		case err == nil:
 			body, encoded = dec.B, true
 		case errors.Is(err, errTooLarge):
-			fail(413, apierror.CodeBodyTooLarge, "the decoded request body is larger than limits.max_body_bytes ("+itoa(limit)+" bytes)")
+			fail(413, apierror.CodeBodyTooLarge, "the decoded request body is larger than limits.max_body_bytes ("+strconv.Itoa(limit)+" bytes)")
 			return
 		case errors.Is(err, errUnsupportedEncoding):
 			// Cannot be inspected: forwarded as sent, and recorded.
@@ -245,18 +246,4 @@ func decode(dst *bytebufferpool.ByteBuffer, enc, raw []byte, limit int) error {
 		return errUnsupportedEncoding
 	}
 	return readLimited(dst, r, limit)
-}
-
-func itoa(n int) string {
-	var b [20]byte
-	i := len(b)
-	if n == 0 {
-		return "0"
-	}
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	return string(b[i:])
 }
