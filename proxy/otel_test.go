@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -79,18 +78,12 @@ func startOtelRig(t testing.TB, flags map[string]string, yaml string) *otelRig {
 	}
 	r.mgr = mgr
 	c := mgr.Current().Config
-	mode, err := telemetry.ParseMaskMode(c.Mask)
-	if err != nil {
-		t.Fatal(err)
-	}
 	tel, err := telemetry.New(context.Background(), telemetry.Options{
 		Endpoint:    r.recv.URL,
 		Protocol:    "http/protobuf",
 		SampleRatio: c.Tracing.SampleRatio,
-		Passthrough: c.Tracing.Passthrough,
 		Getenv:      func(string) string { return "" },
-		Audit:       slog.New(slog.NewJSONHandler(r.audit, nil)),
-		Masker:      telemetry.Masker{Mode: mode, Key: []byte(c.MaskKey.Value())},
+		AuditWriter: r.audit,
 	})
 	if err != nil {
 		t.Fatalf("telemetry.New: %v", err)

@@ -177,7 +177,6 @@ func newTelemetry(c *config.Config, env Env, log *slog.Logger) (*telemetry.Telem
 			closeAudit = func() { f.Close() }
 		}
 	}
-	mode, _ := telemetry.ParseMaskMode(c.Mask)
 	headers := map[string]string{}
 	for k, v := range c.Tracing.Headers {
 		headers[k] = v.Value()
@@ -188,11 +187,9 @@ func newTelemetry(c *config.Config, env Env, log *slog.Logger) (*telemetry.Telem
 		Protocol:    c.Tracing.Protocol,
 		Headers:     headers,
 		SampleRatio: c.Tracing.SampleRatio,
-		Passthrough: c.Tracing.Passthrough,
 		Getenv:      getenv,
 		Logger:      log,
 		AuditWriter: audit,
-		Masker:      telemetry.Masker{Mode: mode, Key: []byte(c.MaskKey.Value())},
 	})
 	if err != nil {
 		closeAudit()

@@ -2,7 +2,6 @@ package telemetry
 
 import (
 	"context"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -128,12 +127,9 @@ func (t *Telemetry) Intercepted(ctx context.Context, r *Record) {
 		}
 		t.upstreamDuration.Record(ctx, r.UpstreamDur.Seconds(), t.durSets[u][classIndex(r.Upstream)]...)
 	}
-	switch {
-	case t.auditW != nil:
+	if t.auditW != nil {
 		sc := trace.SpanContextFromContext(ctx)
 		t.auditW.write(sc.TraceID(), sc.HasTraceID(), r, time.Now())
-	case t.audit != nil:
-		t.writeAudit(ctx, r)
 	}
 }
 
@@ -175,37 +171,4 @@ func template(path string) string {
 		}
 	}
 	return b.String()
-}
-
-// writeAudit writes the stable audit record of docs/AUDIT.md.
-func (t *Telemetry) writeAudit(ctx context.Context, r *Record) {
-	traceID := ""
-	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
-		traceID = sc.TraceID().String()
-	}
-	changes := make([]any, len(r.Changes))
-	for i, c := range r.Changes {
-		changes[i] = map[string]any{"field": c.Path, "kind": c.Kind.String(), "from": r.Mask.Mask(c.From), "to": r.Mask.Mask(c.To), "country": c.Country}
-	}
-	problems := make([]any, len(r.Problems))
-	for i, p := range r.Problems {
-		problems[i] = map[string]any{"field": p.Path, "reason": p.Reason.Code(), "message": p.Message(), "value": r.Mask.Mask(p.Value)}
-	}
-	attrs := []slog.Attr{
-		slog.String("request_id", r.RequestID),
-		slog.String("trace_id", traceID),
-		slog.String("route", r.Route),
-		slog.String("mode", r.Mode.String()),
-		slog.String("outcome", string(r.Outcome)),
-		slog.String("country", r.Country),
-		slog.Any("changes", changes),
-		slog.Any("problems", problems),
-		slog.Int("status", r.Status),
-		slog.Int("upstream_status", r.Upstream),
-		slog.Float64("duration_ms", float64(r.Duration.Microseconds())/1000),
-	}
-	if r.Skipped != rewrite.SkipNone {
-		attrs = append(attrs, slog.String("skipped", r.Skipped.String()))
-	}
-	t.audit.LogAttrs(ctx, slog.LevelInfo, "callfix.audit", attrs...)
 }

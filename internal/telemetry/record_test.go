@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"regexp"
 	"sort"
 	"strings"
@@ -175,11 +174,11 @@ func TestRecordRewriteSpan_RejectedIsAnErrorAndSkippedIsSaid(t *testing.T) {
 	}
 }
 
-// audit writes r through a JSON slog logger and returns the decoded record.
+// audit writes r through the audit writer and returns the decoded record.
 func audit(t testing.TB, opts telemetry.Options, ctx context.Context, r *telemetry.Record) (map[string]any, string) {
 	t.Helper()
 	var buf lockedBuffer
-	opts.Audit = slog.New(slog.NewJSONHandler(&buf, nil))
+	opts.AuditWriter = &buf
 	tel := newTel(t, opts)
 	tel.Intercepted(ctx, r)
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
@@ -319,7 +318,7 @@ func TestMask_ModesInSpansAndAudit(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.mode.String(), func(t *testing.T) {
 			var buf lockedBuffer
-			tel, rec := tracing(t, telemetry.Options{Audit: slog.New(slog.NewJSONHandler(&buf, nil))})
+			tel, rec := tracing(t, telemetry.Options{AuditWriter: &buf})
 			r := sampleRecord()
 			r.Mask = telemetry.Masker{Mode: c.mode, Key: key}
 			r.Problems = []rewrite.Problem{{Path: "to", Value: "555-CALL-N0W", Reason: rewrite.ReasonCharacters, Country: "US"}}
@@ -396,7 +395,7 @@ func TestMask_ModesInSpansAndAudit(t *testing.T) {
 // its own request's values.
 func TestRecord_ConcurrentRequestsDoNotMix(t *testing.T) {
 	var buf lockedBuffer
-	tel, rec := tracing(t, telemetry.Options{Audit: slog.New(slog.NewJSONHandler(&buf, nil))})
+	tel, rec := tracing(t, telemetry.Options{AuditWriter: &buf})
 	const n = 200
 	var wg sync.WaitGroup
 	for i := range n {

@@ -53,23 +53,13 @@ type Options struct {
 	// trace is still continued); callfix serve passes tracing.sample_ratio,
 	// default 1.
 	SampleRatio float64
-	// Passthrough is tracing.passthrough at start, reported by
-	// TracePassthrough; the proxy reads the running configuration's value
-	// per request, so that it follows reloads.
-	Passthrough bool
 	// Getenv reads the environment; if nil, os.Getenv.
 	Getenv func(string) string
 	// Logger receives exporter errors. If nil, they are discarded.
 	Logger *slog.Logger
-	// Audit receives one JSON record per intercepted request through slog;
-	// AuditWriter, when set, receives the same records encoded directly,
-	// at a fraction of the cost. With neither, there is no audit log.
-	Audit       *slog.Logger
+	// AuditWriter receives one JSON record per intercepted request
+	// (docs/AUDIT.md); nil disables the audit log.
 	AuditWriter io.Writer
-	// Masker is the masking policy at start, reported by Masker(); each
-	// Record carries the policy of the configuration it was made under,
-	// which is what spans and audit records use.
-	Masker Masker
 	// SpanProcessor, if not nil, receives spans in addition to (or, without
 	// an endpoint, instead of) the OTLP exporter. Tests use it.
 	SpanProcessor sdktrace.SpanProcessor
@@ -77,17 +67,14 @@ type Options struct {
 
 // Telemetry holds the tracer and meter providers and the instruments.
 type Telemetry struct {
-	tracer      trace.Tracer
-	tracing     bool
-	passthrough bool
-	tp          *sdktrace.TracerProvider
-	mp          *sdkmetric.MeterProvider
-	registry    *prometheus.Registry
-	propagator  propagation.TextMapPropagator
-	masker      Masker
-	audit       *slog.Logger
-	auditW      *auditWriter
-	log         *slog.Logger
+	tracer     trace.Tracer
+	tracing    bool
+	tp         *sdktrace.TracerProvider
+	mp         *sdkmetric.MeterProvider
+	registry   *prometheus.Registry
+	propagator propagation.TextMapPropagator
+	auditW     *auditWriter
+	log        *slog.Logger
 
 	requests, rewrites, rejects, problems, reloads metric.Int64Counter
 	upstreamDuration                               metric.Float64Histogram
@@ -114,7 +101,7 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	t := &Telemetry{masker: opts.Masker, audit: opts.Audit, log: opts.Logger, passthrough: opts.Passthrough,
+	t := &Telemetry{log: opts.Logger,
 		propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})}
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
@@ -288,17 +275,11 @@ func (t *Telemetry) MetricsHandler() fasthttp.RequestHandler {
 // Tracing reports whether spans are recorded at all.
 func (t *Telemetry) Tracing() bool { return t.tracing }
 
-// TracePassthrough reports whether pass-through requests get spans.
-func (t *Telemetry) TracePassthrough() bool { return t.tracing && t.passthrough }
-
 // Tracer returns the tracer (a no-op one when tracing is off).
 func (t *Telemetry) Tracer() trace.Tracer { return t.tracer }
 
 // Propagator returns the W3C trace-context propagator.
 func (t *Telemetry) Propagator() propagation.TextMapPropagator { return t.propagator }
-
-// Masker returns the masking policy.
-func (t *Telemetry) Masker() Masker { return t.masker }
 
 // ConfigReloaded counts a reload attempt.
 func (t *Telemetry) ConfigReloaded(ok bool) {

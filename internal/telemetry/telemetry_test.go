@@ -96,12 +96,12 @@ func sampleRecord() *telemetry.Record {
 
 func TestTelemetry_NoEndpoint_NoTracingAndNoGoroutines(t *testing.T) {
 	before := goleak.IgnoreCurrent()
-	tel, err := telemetry.New(context.Background(), telemetry.Options{Getenv: env(nil), Passthrough: true, SampleRatio: 1})
+	tel, err := telemetry.New(context.Background(), telemetry.Options{Getenv: env(nil), SampleRatio: 1})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	if tel.Tracing() || tel.TracePassthrough() {
-		t.Errorf("Tracing, TracePassthrough = %v, %v without an endpoint, want false, false", tel.Tracing(), tel.TracePassthrough())
+	if tel.Tracing() {
+		t.Errorf("Tracing = true without an endpoint, want false")
 	}
 	ctx, span := tel.Tracer().Start(context.Background(), "x")
 	if span.IsRecording() || span.SpanContext().IsValid() {
@@ -155,10 +155,10 @@ func TestTelemetry_SDKDisabled_WinsOverAnEndpoint(t *testing.T) {
 	r := otlptest.Start(t)
 	for _, v := range []string{"true", "TRUE", " True "} {
 		before := goleak.IgnoreCurrent()
-		tel := newTel(t, telemetry.Options{Endpoint: r.URL, SampleRatio: 1, Passthrough: true,
+		tel := newTel(t, telemetry.Options{Endpoint: r.URL, SampleRatio: 1,
 			Getenv: env(map[string]string{"OTEL_SDK_DISABLED": v, "OTEL_EXPORTER_OTLP_ENDPOINT": r.URL})})
-		if tel.Tracing() || tel.TracePassthrough() {
-			t.Errorf("OTEL_SDK_DISABLED=%q: Tracing, TracePassthrough = %v, %v, want false", v, tel.Tracing(), tel.TracePassthrough())
+		if tel.Tracing() {
+			t.Errorf("OTEL_SDK_DISABLED=%q: Tracing = true, want false", v)
 		}
 		tel.RecordRewriteSpan(context.Background(), sampleRecord())
 		if err := goleak.Find(before); err != nil {
