@@ -382,3 +382,36 @@ func TestServe_ListenAddressInUse_Exits1(t *testing.T) {
 		t.Errorf("exit %d (-1: still running), stderr %q; want exit 1 naming the address", code, p.stderr.String())
 	}
 }
+
+// server.shutdown_grace bounds the wait for requests in flight: a request
+// that outlasts it does not hold the process, which exits 1 and says so.
+func TestServe_SIGTERM_ShutdownGraceEnds_Exits1(t *testing.T) {
+	up := upstreamtest.Start(t, func(q *upstreamtest.Request) upstreamtest.Response {
+		resp := upstreamtest.OK(q)
+		resp.Delay = 2 * time.Second
+		return resp
+	})
+	p := startServe(t, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--upstream-api", up.URL, "--upstream-login", up.URL,
+		"--set", "server.shutdown_grace=300ms")
+	base := "http://" + p.addr()
+	go func() {
+		if resp, err := httpClient.Get(base + "/api/v2/users/me"); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	if !up.Wait(1, 10*time.Second) {
+		t.Fatalf("the request did not reach the upstream:\n%s", p.stderr.String())
+	}
+	start := time.Now()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	code := p.wait(1500 * time.Millisecond) // well before the 2s answer
+	if code != 1 {
+		t.Errorf("exit = %d, want 1 once the 300ms grace ended:\n%s", code, p.stderr.String())
+	}
+	if d := time.Since(start); d < 250*time.Millisecond {
+		t.Errorf("exited %s after SIGTERM, before the 300ms grace ended", d)
+	}
+	if !strings.Contains(p.stderr.String(), "shutdown grace period ended") {
+		t.Errorf("the log does not say the grace period ended:\n%s", p.stderr.String())
+	}
+}
