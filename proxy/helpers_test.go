@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/callfix/callfix/config"
+	"github.com/callfix/callfix/internal/telemetry"
 	"github.com/callfix/callfix/internal/upstreamtest"
 	"github.com/callfix/callfix/proxy"
 )
@@ -56,6 +57,10 @@ type rigOptions struct {
 	discard bool
 	// observer is passed to proxy.Options.
 	observer proxy.Observer
+	// telemetry, when set, builds the proxy's telemetry from the loaded
+	// configuration; it is wired as callfix serve wires it (reload counts)
+	// and shut down after the proxy.
+	telemetry func(*config.Config) *telemetry.Telemetry
 	// file, when set, returns the YAML of a config file given the
 	// upstreams' URLs; the upstream URLs are then the file's business and
 	// are not set as flags. The file is r.file, for reload tests.
@@ -93,8 +98,19 @@ func startRig(t testing.TB, o rigOptions) *rig {
 		t.Fatalf("config.NewManager(%v): %v", flags, err)
 	}
 	r.mgr = mgr
+	var tel *telemetry.Telemetry
+	if o.telemetry != nil {
+		c := mgr.Current().Config
+		tel = o.telemetry(&c)
+		mgr.OnReload(tel.ConfigReloaded)
+		t.Cleanup(func() { // after r.stop, registered below
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = tel.Shutdown(ctx)
+		})
+	}
 	log := slog.New(slog.NewJSONHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := proxy.New(proxy.Options{Config: mgr, Logger: log, Observer: o.observer})
+	srv, err := proxy.New(proxy.Options{Config: mgr, Logger: log, Observer: o.observer, Telemetry: tel})
 	if err != nil {
 		t.Fatalf("proxy.New: %v", err)
 	}

@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -23,7 +21,6 @@ import (
 	"github.com/callfix/callfix/internal/otlptest"
 	"github.com/callfix/callfix/internal/telemetry"
 	"github.com/callfix/callfix/internal/upstreamtest"
-	"github.com/callfix/callfix/proxy"
 )
 
 // The names of DESIGN.md's telemetry section.
@@ -37,125 +34,53 @@ const (
 	otelCookie = "session=COOKIE-SECRET-abcdef"
 )
 
-// otelRig is a proxy with telemetry exporting over OTLP/HTTP to an
-// in-process receiver, in front of two recording upstreams. Telemetry is
-// wired from the configuration as `callfix serve` wires it.
+// otelRig is a rig whose proxy has telemetry exporting over OTLP/HTTP to
+// an in-process receiver, with the audit log in a buffer.
 type otelRig struct {
-	t          testing.TB
-	srv        *proxy.Server
-	mgr        *config.Manager
-	tel        *telemetry.Telemetry
-	recv       *otlptest.Receiver
-	api, login *upstreamtest.Upstream
-	addr       string
-	audit      *logBuffer
-	file       string
-
-	serveErr chan error
-	stopOnce sync.Once
-	flushed  bool
+	*rig
+	tel     *telemetry.Telemetry
+	recv    *otlptest.Receiver
+	audit   *logBuffer
+	flushed bool
 }
 
-// startOtelRig starts the receiver, the upstreams and the proxy. flags are
-// config overrides; yaml, when not empty, is a config file (for reloads).
+// startOtelRig starts the receiver and a rig with telemetry. flags are
+// config overrides; yaml, when not empty, is a config file (for reloads)
+// to which the upstreams are added.
 func startOtelRig(t testing.TB, flags map[string]string, yaml string) *otelRig {
 	t.Helper()
-	r := &otelRig{t: t, audit: &logBuffer{}}
+	r := &otelRig{audit: &logBuffer{}}
 	r.recv = otlptest.Start(t)
-	r.api = upstreamtest.Start(t, nil)
-	r.login = upstreamtest.Start(t, nil)
-	all := map[string]string{"upstream.api": r.api.URL, "upstream.login": r.login.URL}
-	for k, v := range flags {
-		all[k] = v
-	}
+	o := rigOptions{flags: flags, telemetry: func(c *config.Config) *telemetry.Telemetry {
+		tel, err := telemetry.New(context.Background(), telemetry.Options{
+			Endpoint:    r.recv.URL,
+			Protocol:    "http/protobuf",
+			SampleRatio: c.Tracing.SampleRatio,
+			Getenv:      func(string) string { return "" },
+			AuditWriter: r.audit,
+		})
+		if err != nil {
+			t.Fatalf("telemetry.New: %v", err)
+		}
+		if !tel.Tracing() {
+			t.Fatalf("telemetry with an endpoint does not trace")
+		}
+		r.tel = tel
+		return tel
+	}}
 	if yaml != "" {
-		r.file = filepath.Join(t.TempDir(), "callfix.yaml")
-		r.writeFile(yaml)
+		o.file = func(api, login string) string {
+			return "upstream:\n  api: " + api + "\n  login: " + login + "\n" + yaml
+		}
 	}
-	mgr, err := config.NewManager(config.Options{File: r.file, Flags: all}, nil)
-	if err != nil {
-		t.Fatalf("config.NewManager(%v): %v", all, err)
-	}
-	r.mgr = mgr
-	c := mgr.Current().Config
-	tel, err := telemetry.New(context.Background(), telemetry.Options{
-		Endpoint:    r.recv.URL,
-		Protocol:    "http/protobuf",
-		SampleRatio: c.Tracing.SampleRatio,
-		Getenv:      func(string) string { return "" },
-		AuditWriter: r.audit,
-	})
-	if err != nil {
-		t.Fatalf("telemetry.New: %v", err)
-	}
-	if !tel.Tracing() {
-		t.Fatalf("telemetry with an endpoint does not trace")
-	}
-	r.tel = tel
-	mgr.OnReload(tel.ConfigReloaded)
-	srv, err := proxy.New(proxy.Options{Config: mgr, Telemetry: tel})
-	if err != nil {
-		t.Fatalf("proxy.New: %v", err)
-	}
-	r.srv = srv
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("cannot listen on loopback: %v", err)
-	}
-	r.addr = ln.Addr().String()
-	r.serveErr = make(chan error, 1)
-	go func() { r.serveErr <- srv.Serve(ln) }()
-	t.Cleanup(r.stop)
-	if !waitFor(srv.Ready) {
-		t.Fatalf("the proxy is not ready a second after Serve")
-	}
+	r.rig = startRig(t, o)
 	return r
 }
 
+// writeFile replaces the config file, keeping the upstreams.
 func (r *otelRig) writeFile(yaml string) {
 	r.t.Helper()
-	if err := os.WriteFile(r.file, []byte(yaml), 0o600); err != nil {
-		r.t.Fatal(err)
-	}
-}
-
-// stop shuts the proxy down, then telemetry (the receiver and upstreams
-// close in their own cleanups, after this one).
-func (r *otelRig) stop() {
-	r.stopOnce.Do(func() {
-		deadline := time.Now().Add(ioTimeout)
-		for {
-			ctx, cancel := context.WithDeadline(context.Background(), deadline)
-			err := r.srv.Shutdown(ctx)
-			cancel()
-			if err != nil {
-				r.t.Errorf("Shutdown: %v", err)
-			}
-			select {
-			case err := <-r.serveErr:
-				if err != nil {
-					r.t.Errorf("Serve returned %v after Shutdown", err)
-				}
-			case <-time.After(100 * time.Millisecond):
-				if time.Now().Before(deadline) {
-					continue // Shutdown ran before Serve registered its listener
-				}
-				r.t.Errorf("Serve did not return within %s of Shutdown", ioTimeout)
-			}
-			break
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = r.tel.Shutdown(ctx)
-	})
-}
-
-func (r *otelRig) do(raw string) *rawResponse {
-	r.t.Helper()
-	c := dialRaw(r.t, r.addr)
-	defer c.Close()
-	c.send(raw)
-	return c.read()
+	r.rig.writeFile("upstream:\n  api: " + r.api.URL + "\n  login: " + r.login.URL + "\n" + yaml)
 }
 
 // flush shuts telemetry down, which exports every span, and returns what
