@@ -139,15 +139,24 @@ func flagExit(err error) int {
 	return ExitUsage
 }
 
-func runRegions(args []string, env Env) int {
-	fs := newFlagSet("regions", "Usage: callfix regions\n\nLists the Genesys Cloud regions: --region takes the name or the host suffix.\n", env)
+// parseNoArgs parses the flags of a command that takes no positional
+// argument; when it returns false, the command exits with code.
+func parseNoArgs(fs *flag.FlagSet, args []string, env Env, hint string) (code int, ok bool) {
 	pos, err := parseInterspersed(fs, args, env)
 	if err != nil {
-		return flagExit(err)
+		return flagExit(err), false
 	}
 	if len(pos) > 0 {
-		fmt.Fprintf(env.Stderr, "callfix regions: unexpected argument %q\n", pos[0])
-		return ExitUsage
+		fmt.Fprintf(env.Stderr, "callfix %s: unexpected argument %q%s\n", fs.Name(), pos[0], hint)
+		return ExitUsage, false
+	}
+	return ExitOK, true
+}
+
+func runRegions(args []string, env Env) int {
+	fs := newFlagSet("regions", "Usage: callfix regions\n\nLists the Genesys Cloud regions: --region takes the name or the host suffix.\n", env)
+	if code, ok := parseNoArgs(fs, args, env, ""); !ok {
+		return code
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "REGION\tHOST SUFFIX\tAPI\tLOGIN\tCOUNTRY\tLOCATION")
@@ -173,13 +182,8 @@ the exit status is 2.
 func runConfig(args []string, env Env) int {
 	fs := newFlagSet("config", configHelp, env)
 	cf := addConfigFlags(fs)
-	pos, err := parseInterspersed(fs, args, env)
-	if err != nil {
-		return flagExit(err)
-	}
-	if len(pos) > 0 {
-		fmt.Fprintf(env.Stderr, "callfix config: unexpected argument %q (the file goes in --config)\n", pos[0])
-		return ExitUsage
+	if code, ok := parseNoArgs(fs, args, env, " (the file goes in --config)"); !ok {
+		return code
 	}
 	s, ok := cf.load("config", env)
 	if !ok {

@@ -3,6 +3,7 @@ package cli
 import (
 	"flag"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/callfix/callfix/config"
@@ -75,14 +76,14 @@ func (cf *configFlags) options(env Env) (config.Options, error) {
 	return opts, nil
 }
 
-// load builds the snapshot, printing every problem on failure.
-func (cf *configFlags) load(cmd string, env Env) (*config.Snapshot, bool) {
+// manager loads the configuration, printing every problem on failure.
+func (cf *configFlags) manager(cmd string, env Env, log *slog.Logger) (*config.Manager, bool) {
 	opts, err := cf.options(env)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "callfix %s: %v\n", cmd, err)
 		return nil, false
 	}
-	s, err := config.LoadSnapshot(opts)
+	mgr, err := config.NewManager(opts, log)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "callfix %s: the configuration has problems:\n", cmd)
 		for _, line := range strings.Split(err.Error(), "\n") {
@@ -90,5 +91,14 @@ func (cf *configFlags) load(cmd string, env Env) (*config.Snapshot, bool) {
 		}
 		return nil, false
 	}
-	return s, true
+	return mgr, true
+}
+
+// load is manager for commands that only read the configuration.
+func (cf *configFlags) load(cmd string, env Env) (*config.Snapshot, bool) {
+	mgr, ok := cf.manager(cmd, env, nil)
+	if !ok {
+		return nil, false
+	}
+	return mgr.Current(), true
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -44,31 +43,12 @@ shutdown timed out, 2 for bad usage or configuration.
 func runServe(args []string, env Env) int {
 	fs := newFlagSet("serve", serveHelp, env)
 	cf := addConfigFlags(fs)
-	pos, err := parseInterspersed(fs, args, env)
-	if err != nil {
-		return flagExit(err)
-	}
-	if len(pos) > 0 {
-		fmt.Fprintf(env.Stderr, "callfix serve: unexpected argument %q (the config file goes in --config)\n", pos[0])
-		return ExitUsage
-	}
-	opts, err := cf.options(env)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "callfix serve: %v\n", err)
-		return ExitUsage
+	if code, ok := parseNoArgs(fs, args, env, " (the config file goes in --config)"); !ok {
+		return code
 	}
 	log := slog.New(slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	mgr, err := config.NewManager(opts, log)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "callfix serve: the configuration has problems:\n")
-		var probs config.Problems
-		if errors.As(err, &probs) {
-			for _, p := range probs {
-				fmt.Fprintf(env.Stderr, "  %s\n", p)
-			}
-		} else {
-			fmt.Fprintf(env.Stderr, "  %v\n", err)
-		}
+	mgr, ok := cf.manager("serve", env, log)
+	if !ok {
 		return ExitUsage
 	}
 	snap := mgr.Current()
