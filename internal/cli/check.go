@@ -19,9 +19,10 @@ and shows what callfix would do with it, without any network:
 
   stdout  exactly the body callfix would forward; when enforce mode would
           reject the request, the 400 error body callfix would answer with
-  stderr  one line per change or problem; values are shown in full here
-          (it is your own input), while the 400 body masks them as the
-          proxy would (--mask)
+  stderr  one line per change or problem, or one saying why nothing was
+          inspected (no rule matches, the body is not a JSON object);
+          values are shown in full here (it is your own input), while the
+          400 body masks them as the proxy would (--mask)
 
 Exit status: 0 the request would be forwarded, 1 enforce mode would reject
 it, 2 bad usage or configuration.
