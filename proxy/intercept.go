@@ -84,7 +84,17 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 		rec.Status = ctx.Response.StatusCode()
 	}
 
-	if v := header(in, hdrCountry); len(v) > 0 {
+	// One pass over the client's headers for the two callfix reads.
+	var countryHdr, encoding []byte
+	for it := (headerIter{raw: in.RawHeaders()}); it.next(); {
+		switch {
+		case countryHdr == nil && bytes.EqualFold(it.key, hdrCountry):
+			countryHdr = it.value
+		case encoding == nil && bytes.EqualFold(it.key, hdrContentEncode):
+			encoding = it.value
+		}
+	}
+	if v := countryHdr; len(v) > 0 {
 		cc := strings.ToUpper(strings.TrimSpace(string(v)))
 		if !rewrite.KnownCountry(cc) {
 			fail(400, apierror.CodeBadRequest, "X-Callfix-Country must be an ISO 3166 alpha-2 country with a numbering plan, such as US or GB")
@@ -125,7 +135,7 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 	body := raw
 	encoded := false
 	rec.RewriteStart = time.Now()
-	if enc := header(in, hdrContentEncode); len(enc) > 0 && !bytes.EqualFold(enc, []byte("identity")) {
+	if enc := encoding; len(enc) > 0 && !bytes.EqualFold(enc, []byte("identity")) {
 		dec := bytebufferpool.Get()
 		defer bytebufferpool.Put(dec)
 		switch err := decode(dec, enc, raw, limit); {
