@@ -28,11 +28,17 @@ type Config struct {
 	// change a byte, record what would change). Default "enforce".
 	Mode string `koanf:"mode"`
 	// Country is the ISO 3166 alpha-2 country national numbers are read in,
-	// such as GB. Default: the region's.
+	// such as GB, or auto: learn each organisation's default country from
+	// Genesys with one extra read-only request per new token (GET
+	// /api/v2/organizations/me; see country_lookup), falling back to the
+	// region's. Many organisations live in a region outside their own
+	// country, so the region's country is a guess. Default: the region's.
 	Country string `koanf:"country"`
-	// Validation is possible (the number's length fits its country's plan,
-	// so 555 test numbers pass) or valid (the number is assigned).
-	// Default "possible".
+	// Validation is how strictly numbers are checked: valid (a national
+	// number must be assigned in the country it is read in, a number written
+	// with its country code must be possible), possible (both only possible:
+	// test rigs with 555 numbers; a national number may then be moved into
+	// the wrong country) or strict (both must be assigned). Default "valid".
 	Validation string `koanf:"validation"`
 	// Mask is how phone numbers appear in spans, logs and error bodies:
 	// partial (tel:+44*******58), hash (keyed HMAC prefix, needs mask_key),
@@ -49,6 +55,9 @@ type Config struct {
 	// and path match a request is applied. Default none.
 	Rules []RuleConfig `koanf:"rules"`
 
+	Addresses     AddressesConfig     `koanf:"addresses"`
+	CountryLookup CountryLookupConfig `koanf:"country_lookup"`
+
 	Upstream UpstreamConfig `koanf:"upstream"`
 	Server   ServerConfig   `koanf:"server"`
 	TLS      TLSConfig      `koanf:"tls"`
@@ -56,6 +65,35 @@ type Config struct {
 	Gateway  GatewayConfig  `koanf:"gateway"`
 	Tracing  TracingConfig  `koanf:"tracing"`
 	Audit    AuditConfig    `koanf:"audit"`
+}
+
+// AddressesConfig says which values are kept on purpose: forwarded byte for
+// byte in every mode and never a problem, because Genesys dials them as they
+// are. Emergency numbers, short codes and user@host network addresses are
+// always kept.
+type AddressesConfig struct {
+	// ExtensionDigits is the Extension number plan: digit-only values (plain
+	// or tel:) with this many digits are extensions, such as 4-6, 5, or 0
+	// for none. Default "4-6" (Genesys's default Extension plan).
+	ExtensionDigits string `koanf:"extension_digits"`
+	// Keep are RE2 patterns, each matched against the whole value as sent;
+	// a value that matches one is kept as sent, for sites with number plans
+	// of their own (such as ^\*[0-9]+$ feature codes). Default none.
+	Keep []string `koanf:"keep"`
+}
+
+// CountryLookupConfig tunes country: auto.
+type CountryLookupConfig struct {
+	// Timeout bounds the lookup of an organisation's country; past it the
+	// request goes on with the configured country. It never delays other
+	// requests. Default 2s.
+	Timeout time.Duration `koanf:"timeout"`
+	// MaxEntries bounds the tokens whose organisation's country is cached
+	// (by a keyed hash of the token, never the token). Default 10000.
+	MaxEntries int `koanf:"max_entries"`
+	// MaxAge bounds how long a token's country is cached, below the
+	// lifetime of a Genesys token (24h at most). Default 1h.
+	MaxAge time.Duration `koanf:"max_age"`
 }
 
 // UpstreamConfig is how callfix reaches Genesys.
@@ -183,7 +221,7 @@ func Defaults() Config {
 		AdminListen:  "127.0.0.1:9090",
 		Region:       DefaultRegion,
 		Mode:         "enforce",
-		Validation:   "possible",
+		Validation:   "valid",
 		Mask:         "partial",
 		BuiltinRules: true,
 		Upstream: UpstreamConfig{
@@ -200,7 +238,9 @@ func Defaults() Config {
 			MaxHeaderBytes: 16 << 10,
 			ShutdownGrace:  25 * time.Second,
 		},
-		Limits:  LimitsConfig{MaxBodyBytes: 1 << 20},
+		Addresses:     AddressesConfig{ExtensionDigits: "4-6"},
+		CountryLookup: CountryLookupConfig{Timeout: 2 * time.Second, MaxEntries: 10000, MaxAge: time.Hour},
+		Limits:        LimitsConfig{MaxBodyBytes: 1 << 20},
 		Tracing: TracingConfig{SampleRatio: 1},
 		Audit:   AuditConfig{Enabled: true},
 	}

@@ -147,7 +147,7 @@ func TestGolden_WantFilesHaveTheirYAML(t *testing.T) {
 
 // problemSubject matches what a problem line starts with: the key (or the
 // section, rule, environment variable, flag or file) it is about.
-var problemSubject = regexp.MustCompile(`^(config file \S+|--set [a-z_.]+|CALLFIX_[A-Z_]+|rules\[\d+\](\.fields\[\d+\])?\.[a-z]+|[a-z_]+(\.[a-z_]+)*)( \((in|from) [^)]*\))?: `)
+var problemSubject = regexp.MustCompile(`^(config file \S+|--set [a-z_.]+|CALLFIX_[A-Z_]+|rules\[\d+\](\.fields\[\d+\])?\.[a-z]+|[a-z_]+(\.[a-z_]+)*(\[\d+\])?)( \((in|from) [^)]*\))?: `)
 
 // fixWords are the phrases with which a problem says how to fix it.
 // A YAML syntax error says where instead: the line to fix.
@@ -176,6 +176,9 @@ func TestGolden_EveryProblemNamesItsKeyAndAFix(t *testing.T) {
 				continue
 			}
 			subject := m[1]
+			if i := strings.IndexByte(subject, '['); i > 0 && !strings.HasPrefix(subject, "rules[") {
+				subject = subject[:i] // an item of a list key, such as addresses.keep[1]
+			}
 			known := keys[subject] || strings.HasPrefix(subject, "config file ") || strings.HasPrefix(subject, "rules[") ||
 				strings.HasPrefix(subject, "CALLFIX_") || strings.HasPrefix(subject, "--set ")
 			// An unknown key names itself: it is known to be unknown.

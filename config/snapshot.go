@@ -20,11 +20,18 @@ type Snapshot struct {
 	// File is the YAML file read, or "".
 	File string
 
-	Region   Region
-	API      *url.URL
-	Login    *url.URL
-	Country  string
-	Mode     rewrite.Mode
+	Region  Region
+	API     *url.URL
+	Login   *url.URL
+	Country string
+	// CountryAuto is country: auto: each organisation's country is learnt
+	// from Genesys; Country is the fallback (the region's).
+	CountryAuto bool
+	// CountryOrigin says where Country came from, for messages: "the
+	// default country of region eu-west-1; set `country` or send
+	// `X-Callfix-Country`", or "set by country (in the file)".
+	CountryOrigin string
+	Mode          rewrite.Mode
 	Level    rewrite.Level
 	Engine   *rewrite.Engine
 	LoadedAt time.Time
@@ -51,21 +58,37 @@ func Build(l *Loaded) (*Snapshot, error) {
 		c.Upstream.Login = region.LoginURL()
 		src["upstream.login"] = SourceRegion
 	}
-	if c.Country == "" {
-		c.Country = region.Country
+	auto := c.Country == CountryAuto
+	country := strings.ToUpper(c.Country)
+	switch {
+	case auto:
+		country = region.Country // the fallback; c.Country stays auto
+	case c.Country == "":
+		country = region.Country
+		c.Country = country
 		src["country"] = SourceRegion
+	default:
+		c.Country = country
 	}
-	c.Country = strings.ToUpper(c.Country)
 	c.Upstream.API = strings.TrimSuffix(c.Upstream.API, "/")
 	c.Upstream.Login = strings.TrimSuffix(c.Upstream.Login, "/")
 
-	s := &Snapshot{Sources: src, File: l.File, Region: region, Country: c.Country, LoadedAt: time.Now()}
+	s := &Snapshot{Sources: src, File: l.File, Region: region, Country: country, CountryAuto: auto, LoadedAt: time.Now()}
+	switch {
+	case auto:
+		s.CountryOrigin = "the fallback for country: auto, the default country of region " + region.Name + "; send `X-Callfix-Country` to choose"
+	case src["country"] == SourceRegion:
+		s.CountryOrigin = "the default country of region " + region.Name + "; set `country` or send `X-Callfix-Country`"
+	default:
+		s.CountryOrigin = "set by country (from " + describeSource(src["country"], keyByName["country"]) + ")"
+	}
 	s.API, _ = url.Parse(c.Upstream.API)
 	s.Login, _ = url.Parse(c.Upstream.Login)
 	s.Mode, _ = rewrite.ParseMode(c.Mode)
 	s.Level, _ = rewrite.ParseLevel(c.Validation)
 	rules, _ := c.rewriteRules()
-	eng, err := rewrite.New(rules, rewrite.Options{Level: s.Level})
+	ext, _ := rewrite.ParseDigitRange(c.Addresses.ExtensionDigits)
+	eng, err := rewrite.New(rules, rewrite.Options{Level: s.Level, ExtensionDigits: ext, Keep: c.Addresses.Keep})
 	if err != nil {
 		return nil, Problems{fmt.Sprintf("rules: %v", err)}
 	}
@@ -73,6 +96,7 @@ func Build(l *Loaded) (*Snapshot, error) {
 	rewrite.Warm(s.Country)
 	// Deep-copy what a later reload must not share.
 	c.Rules = append([]RuleConfig(nil), c.Rules...)
+	c.Addresses.Keep = append([]string(nil), c.Addresses.Keep...)
 	c.Gateway.APIPrefixes = append([]string(nil), c.Gateway.APIPrefixes...)
 	c.Gateway.LoginPrefixes = append([]string(nil), c.Gateway.LoginPrefixes...)
 	s.Config = c
@@ -122,12 +146,13 @@ func annotate(probs Problems, l *Loaded) Problems {
 	out := make(Problems, len(probs))
 	for i, p := range probs {
 		key, rest, _ := strings.Cut(p, ":")
-		k := keyByName[key]
+		base, _, _ := strings.Cut(key, "[") // addresses.keep[1]: an item of a list key
+		k := keyByName[base]
 		if k == nil {
 			out[i] = p
 			continue
 		}
-		switch src := l.Sources[key]; src {
+		switch src := l.Sources[base]; src {
 		case SourceFile:
 			out[i] = key + " (in " + l.File + "):" + rest
 		case SourceEnv, SourceFlag:

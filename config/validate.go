@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"regexp/syntax"
 	"fmt"
 	"net"
 	"net/url"
@@ -45,11 +46,22 @@ func Validate(c *Config) error {
 	if _, err := rewrite.ParseMode(c.Mode); err != nil {
 		add("mode", "%q is not a mode: use enforce, rewrite or audit", c.Mode)
 	}
-	if c.Country != "" && !rewrite.KnownCountry(strings.ToUpper(c.Country)) {
-		add("country", "%q is not an ISO 3166 alpha-2 country callfix has a numbering plan for: use a code such as US, GB or DE, or leave it empty for the region's (%s)", c.Country, region.Country)
+	if c.Country != "" && c.Country != CountryAuto && !rewrite.KnownCountry(strings.ToUpper(c.Country)) {
+		add("country", "%q is not an ISO 3166 alpha-2 country callfix has a numbering plan for: use a code such as US, GB or DE, auto to learn each organisation's, or leave it empty for the region's (%s)", c.Country, region.Country)
 	}
 	if _, err := rewrite.ParseLevel(c.Validation); err != nil {
-		add("validation", "%q is not a validation level: use possible or valid", c.Validation)
+		add("validation", "%q is not a validation level: use valid, possible or strict", c.Validation)
+	}
+	if _, err := rewrite.ParseDigitRange(c.Addresses.ExtensionDigits); err != nil {
+		add("addresses.extension_digits", "%s", err.Error())
+	}
+	if _, err := rewrite.CompileKeepPatterns(c.Addresses.Keep); err != nil {
+		for _, e := range splitJoined(err) {
+			var pe *rewrite.PatternError
+			if errors.As(e, &pe) {
+				add(fmt.Sprintf("addresses.keep[%d]", pe.Index), "%s", keepProblem(pe))
+			}
+		}
 	}
 	if !contains(MaskModes, c.Mask) {
 		add("mask", "%q is not a mask mode: use partial, hash, full or none", c.Mask)
@@ -90,6 +102,9 @@ func Validate(c *Config) error {
 		add("server.max_header_bytes", "%d bytes is too small for real requests: use at least 1KiB", c.Server.MaxHeaderBytes)
 	}
 	positive("limits.max_body_bytes", int64(c.Limits.MaxBodyBytes), "set a size such as 1MiB")
+	positiveDur("country_lookup.timeout", c.CountryLookup.Timeout)
+	positiveDur("country_lookup.max_age", c.CountryLookup.MaxAge)
+	positive("country_lookup.max_entries", int64(c.CountryLookup.MaxEntries), "set the most tokens whose country is cached, such as 10000")
 
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		add("tls", "cert_file and key_file go together: set both to serve TLS, or neither")
@@ -209,4 +224,23 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// CountryAuto is the country value that learns each organisation's.
+const CountryAuto = "auto"
+
+// keepProblem says what is wrong with a keep pattern and where.
+func keepProblem(pe *rewrite.PatternError) string {
+	if pe.Pattern == "" {
+		return "the pattern is empty and would match only an empty value: remove it"
+	}
+	msg := fmt.Sprintf("%q is not an RE2 pattern", pe.Pattern)
+	if off := pe.Offset(); off >= 0 {
+		msg += fmt.Sprintf(" (at byte %d)", off)
+	}
+	var se *syntax.Error
+	if errors.As(pe.Err, &se) {
+		msg += ": " + se.Code.String()
+	}
+	return msg + ": write a Go regular expression matched against the whole value, such as \\*[0-9]+"
 }

@@ -1,6 +1,7 @@
 package rewrite
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,27 +32,41 @@ func (r *Route) Pattern() string { return r.path }
 // Fields returns a copy of the route's fields.
 func (r *Route) Fields() []Field { return append([]Field(nil), r.fields...) }
 
-// Options tune an Engine.
+// Options tune an Engine. The zero value checks numbers at LevelPossible
+// and keeps no extensions; DefaultOptions is what callfix runs with.
 type Options struct {
-	// Level is how strictly phone numbers are checked. Default LevelPossible.
+	// Level is how strictly phone numbers are checked. Zero: LevelPossible.
 	Level Level
+	// ExtensionDigits is the Extension number plan: digit-only values with
+	// this many digits are kept as sent. Zero: none.
+	ExtensionDigits DigitRange
+	// Keep are RE2 patterns, each matched against a whole value as sent;
+	// a value that matches one is kept as sent (a site's own number plans).
+	Keep []string
+}
+
+// DefaultOptions are the configuration's defaults: level valid and
+// Genesys's default Extension plan.
+func DefaultOptions() Options {
+	return Options{Level: LevelValid, ExtensionDigits: DefaultExtensionDigits}
 }
 
 // Engine is a compiled rule set. It is immutable and safe for concurrent
 // use; to change rules, build a new Engine and swap it in.
 type Engine struct {
 	routes []*Route
-	level  Level
+	pol    policy
 }
 
-// New compiles rules. It returns every problem with them at once (see
-// ValidateRules).
+// New compiles rules and options. It returns every problem with them at
+// once (see ValidateRules and CompileKeepPatterns).
 func New(rules []Rule, opts Options) (*Engine, error) {
-	if err := ValidateRules(rules); err != nil {
+	keep, kerr := CompileKeepPatterns(opts.Keep)
+	if err := errors.Join(ValidateRules(rules), kerr); err != nil {
 		return nil, err
 	}
 	possibleOnce.Do(buildPossibleLengths)
-	e := &Engine{level: opts.Level}
+	e := &Engine{pol: policy{level: opts.Level, ext: opts.ExtensionDigits, keep: keep}}
 	for _, r := range rules {
 		pat, _ := compilePattern(r.Path)
 		rt := &Route{method: r.Method, path: r.Path, name: r.Method + " " + r.Path, pat: pat, root: &node{},
@@ -69,9 +84,9 @@ func New(rules []Rule, opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// Default returns an Engine with DefaultRules at LevelPossible.
+// Default returns an Engine with DefaultRules and DefaultOptions.
 func Default() *Engine {
-	e, err := New(DefaultRules(), Options{})
+	e, err := New(DefaultRules(), DefaultOptions())
 	if err != nil {
 		panic("rewrite: default rules do not compile: " + err.Error())
 	}
@@ -79,7 +94,7 @@ func Default() *Engine {
 }
 
 // Level returns the engine's validation level.
-func (e *Engine) Level() Level { return e.level }
+func (e *Engine) Level() Level { return e.pol.level }
 
 // Routes returns the compiled routes in the order they are matched.
 func (e *Engine) Routes() []*Route { return append([]*Route(nil), e.routes...) }
@@ -108,6 +123,9 @@ type Result struct {
 	Changes []Change
 	// Problems lists the values that could not be repaired, in document order.
 	Problems []Problem
+	// Kept lists the values kept on purpose (forwarded as sent, never a
+	// problem), in document order.
+	Kept []Kept
 	// Skipped says why the body was not inspected (SkipNone when it was).
 	Skipped Skip
 }
@@ -141,15 +159,42 @@ type Problem struct {
 // Message returns a sentence for a person, such as "phoneNumber has too
 // few digits to be a phone number (read as a number of US)". It never
 // contains the value.
-func (p Problem) Message() string {
+func (p Problem) Message() string { return p.MessageFrom("") }
+
+// MessageFrom is Message, saying where the country a national number was
+// read in came from (origin, such as "the default country of region
+// eu-west-1; set `country` or send `X-Callfix-Country`"), for the reasons
+// that depend on it.
+func (p Problem) MessageFrom(origin string) string {
+	if p.Reason == ReasonNotValidInCountry && p.Country != "" {
+		msg := p.Path + " is not a valid number in " + p.Country + " (read in " + p.Country
+		if origin != "" {
+			msg += ", " + origin
+		}
+		return msg + ")"
+	}
 	msg := p.Path + " " + p.Reason.Message()
 	switch p.Reason {
-	case ReasonTooShort, ReasonTooLong, ReasonInvalidLength, ReasonLocalOnly, ReasonNotValid:
+	case ReasonTooShort, ReasonTooLong, ReasonInvalidLength, ReasonLocalOnly, ReasonNotValid, ReasonNotValidInCountry:
 		if p.Country != "" {
 			msg += " (read as a number of " + p.Country + ")"
 		}
 	}
 	return msg
+}
+
+// Kept is one value forwarded as sent on purpose.
+type Kept struct {
+	// Path is the field's path with array indexes.
+	Path string
+	// Value is the value as the client sent it. It may be a phone number:
+	// mask it before it leaves the process.
+	Value string
+	// Reason says why it was kept.
+	Reason KeepReason
+	// Country is the country it was read in, for emergency numbers and
+	// short codes; empty otherwise.
+	Country string
 }
 
 type scratch struct {
@@ -200,7 +245,7 @@ func (e *Engine) Rewrite(r *Route, body []byte, country string) Result {
 	}
 
 	s.vals, s.dec, s.pend = s.vals[:0], s.dec[:0], s.pend[:0]
-	nChanges, nProblems := 0, 0
+	nChanges, nProblems, nKept := 0, 0, 0
 	for i := range s.w.hits {
 		h := &s.w.hits[i]
 		p := pending{h: h}
@@ -221,11 +266,13 @@ func (e *Engine) Rewrite(r *Route, body []byte, country string) Result {
 			p.reason = ReasonNotNumber
 		} else {
 			p.valStart = len(s.vals)
-			s.vals, p.n = normalize(s.vals, h.field.format, p.from, country, e.level)
+			s.vals, p.n = normalize(s.vals, &e.pol, h.field.format, p.from, country)
 			p.valEnd = len(s.vals)
 			p.reason = p.n.Reason
 		}
-		if p.reason != reasonNone {
+		if p.n.Keep != keepNone {
+			nKept++
+		} else if p.reason != reasonNone {
 			if p.n.Country == "" && !strings.HasPrefix(p.from, "+") {
 				p.n.Country = country
 			}
@@ -251,7 +298,7 @@ func (e *Engine) Rewrite(r *Route, body []byte, country string) Result {
 	}
 	for i := range s.pend {
 		p := &s.pend[i]
-		if p.reason == reasonNone {
+		if p.reason == reasonNone && p.n.Keep == keepNone {
 			p.quotedNew = quotedLen(b2s(s.vals[p.valStart:p.valEnd]))
 			bodyLen += p.quotedNew - (p.h.end - p.h.start)
 			strLen += p.pathLen + len(p.from) + (p.valEnd - p.valStart)
@@ -268,7 +315,7 @@ func (e *Engine) Rewrite(r *Route, body []byte, country string) Result {
 		last := 0
 		for i := range s.pend {
 			p := &s.pend[i]
-			if p.reason != reasonNone {
+			if p.reason != reasonNone || p.n.Keep != keepNone {
 				continue
 			}
 			out = append(out, body[last:p.h.start]...)
@@ -281,12 +328,19 @@ func (e *Engine) Rewrite(r *Route, body []byte, country string) Result {
 	if nProblems > 0 {
 		res.Problems = make([]Problem, 0, nProblems)
 	}
+	if nKept > 0 {
+		res.Kept = make([]Kept, 0, nKept)
+	}
 	for i := range s.pend {
 		p := &s.pend[i]
 		var path string
 		strs, path = appendPath(strs, p.h.field, &p.h.idx)
 		var from string
 		strs, from = appendStr(strs, p.from)
+		if p.n.Keep != keepNone {
+			res.Kept = append(res.Kept, Kept{Path: path, Value: from, Reason: p.n.Keep, Country: p.n.Country})
+			continue
+		}
 		if p.reason != reasonNone {
 			res.Problems = append(res.Problems, Problem{Path: path, Value: from, Reason: p.reason, Country: p.n.Country})
 			continue

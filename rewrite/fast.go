@@ -198,3 +198,39 @@ func fastNational(d []byte, region string) (e164 string, reason Reason, ok bool)
 	out := append(append(append(buf[:0], '+'), ri.ccStr...), nn...)
 	return string(out), reasonNone, true
 }
+
+// validNational reports whether e164, which the fast path read as a national
+// number of country, is valid (assigned), as phonenumbers' IsValidNumber
+// says of the same number parsed, without its general parser.
+func validNational(e164, country string) bool {
+	ri := regionFor(country)
+	num := nationalNumber(int32(ri.cc), e164[1+len(ri.ccStr):])
+	return num != nil && phonenumbers.IsValidNumber(num)
+}
+
+// nationalNumber builds the PhoneNumber that phonenumbers' parser makes of
+// nn, a national significant number under calling code cc: leading zeros are
+// kept as Italian leading zeros. It is nil when nn is not a number.
+func nationalNumber(cc int32, nn string) *phonenumbers.PhoneNumber {
+	n, err := strconv.ParseUint(nn, 10, 64)
+	if err != nil {
+		return nil
+	}
+	num := &phonenumbers.PhoneNumber{CountryCode: &cc, NationalNumber: &n}
+	zeros := 0
+	for zeros < len(nn) && nn[zeros] == '0' {
+		zeros++
+	}
+	if zeros > 0 && len(nn) > 1 {
+		t := true
+		num.ItalianLeadingZero = &t
+		if zeros == len(nn) {
+			zeros-- // the number itself is one zero
+		}
+		if zeros > 1 {
+			z := int32(zeros)
+			num.NumberOfLeadingZeros = &z
+		}
+	}
+	return num
+}

@@ -24,7 +24,7 @@ func TestFastNational_AgreesWithPhonenumbers(t *testing.T) {
 		regions = append(regions, r)
 	}
 	slices.Sort(regions)
-	eligible, checked := 0, 0
+	eligible, checked, valid := 0, 0, 0
 	for _, region := range regions {
 		ri := regionFor(region)
 		if !ri.eligible {
@@ -63,10 +63,20 @@ func TestFastNational_AgreesWithPhonenumbers(t *testing.T) {
 			if reason != wreason || (reason == reasonNone && (e != we || wr != region)) {
 				t.Errorf("%s %q: fast = %q %v, phonenumbers = %q %q %v", region, in, e, reason, we, wr, wreason)
 			}
+			// At level valid the fast path asks phonenumbers' IsValidNumber
+			// of the number it built: the same answer as the general parser's.
+			ve, vr, vreason := parseNumber(in, false, region, LevelValid)
+			se, sr, sreason := parseNumberSlow(in, false, region, LevelValid)
+			if vreason != sreason || ve != se || (vreason == reasonNone && vr != sr) {
+				t.Errorf("%s %q at level valid: fast = %q %q %v, phonenumbers = %q %q %v", region, in, ve, vr, vreason, se, sr, sreason)
+			}
+			if sreason == reasonNone {
+				valid++
+			}
 		}
 	}
-	if eligible < 150 || checked < 50000 {
-		t.Errorf("fast path covers %d regions and %d inputs, want at least 150 and 50000", eligible, checked)
+	if eligible < 150 || checked < 50000 || valid < 1000 {
+		t.Errorf("fast path covers %d regions and %d inputs (%d valid), want at least 150, 50000 and 1000", eligible, checked, valid)
 	}
-	t.Logf("%d regions eligible, %d inputs compared", eligible, checked)
+	t.Logf("%d regions eligible, %d inputs compared, %d of them valid", eligible, checked, valid)
 }

@@ -8,9 +8,13 @@ package rewrite_test
 //	change participants[1].address phone "5551234567" -> "tel:+15551234567" (US)
 //	problem phoneNumber too_short "123"
 //
+//	kept phoneNumber emergency "911"
+//
 // An optional NAME.args holds key=value words: country (default US), method
-// (default POST), path (default /api/v2/conversations/calls) and level
-// (possible or valid; default possible, that is rewrite.Default()).
+// (default POST), path (default /api/v2/conversations/calls), level
+// (possible, valid or strict; default possible, for the 555 test numbers),
+// extensions (a digit range; default 4-6, Genesys's Extension plan) and keep
+// (an addresses.keep pattern without spaces; may be given several times).
 //
 // go test ./rewrite -run Golden -update rewrites the want and changes files
 // from what the engine does now; check every line of the diff by hand before
@@ -48,6 +52,8 @@ type goldenCase struct {
 	method  string
 	path    string
 	level   rewrite.Level
+	ext     rewrite.DigitRange
+	keep    []string
 }
 
 func loadGoldenCases(t testing.TB) []goldenCase {
@@ -66,7 +72,7 @@ func loadGoldenCases(t testing.TB) []goldenCase {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := goldenCase{name: name, in: in, country: "US", method: "POST", path: "/api/v2/conversations/calls"}
+		c := goldenCase{name: name, in: in, country: "US", method: "POST", path: "/api/v2/conversations/calls", ext: rewrite.DefaultExtensionDigits}
 		args, err := os.ReadFile(filepath.Join(goldenDir, name+".args"))
 		if err != nil && !os.IsNotExist(err) {
 			t.Fatal(err)
@@ -87,6 +93,12 @@ func loadGoldenCases(t testing.TB) []goldenCase {
 				if c.level, err = rewrite.ParseLevel(v); err != nil {
 					t.Fatalf("%s.args: %v", name, err)
 				}
+			case "extensions":
+				if c.ext, err = rewrite.ParseDigitRange(v); err != nil {
+					t.Fatalf("%s.args: %v", name, err)
+				}
+			case "keep":
+				c.keep = append(c.keep, v)
 			default:
 				t.Fatalf("%s.args: unknown key %q", name, k)
 			}
@@ -98,12 +110,9 @@ func loadGoldenCases(t testing.TB) []goldenCase {
 
 func (c goldenCase) config(t testing.TB) invConfig {
 	t.Helper()
-	e := rewrite.Default()
-	if c.level != rewrite.LevelPossible {
-		var err error
-		if e, err = rewrite.New(rewrite.DefaultRules(), rewrite.Options{Level: c.level}); err != nil {
-			t.Fatal(err)
-		}
+	e, err := rewrite.New(rewrite.DefaultRules(), rewrite.Options{Level: c.level, ExtensionDigits: c.ext, Keep: c.keep})
+	if err != nil {
+		t.Fatal(err)
 	}
 	if e.Match(c.method, c.path) == nil {
 		t.Fatalf("no route matches %s %s", c.method, c.path)

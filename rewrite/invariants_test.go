@@ -82,7 +82,12 @@ var invConfigs = sync.OnceValue(func() []invConfig {
 	if err != nil {
 		panic(err)
 	}
-	valid, err := rewrite.New(rewrite.DefaultRules(), rewrite.Options{Level: rewrite.LevelValid})
+	strict, err := rewrite.New(rewrite.DefaultRules(), rewrite.Options{Level: rewrite.LevelStrict, ExtensionDigits: rewrite.DefaultExtensionDigits})
+	if err != nil {
+		panic(err)
+	}
+	keep, err := rewrite.New(invCustomRules(), rewrite.Options{Level: rewrite.LevelPossible, ExtensionDigits: rewrite.DigitRange{Min: 3, Max: 8},
+		Keep: []string{`\*[0-9]+`, `(?i)queue-.*`, `555.*`}})
 	if err != nil {
 		panic(err)
 	}
@@ -93,7 +98,8 @@ var invConfigs = sync.OnceValue(func() []invConfig {
 		invNewConfig("custom/US", custom, "POST", invTestPath, "US"),
 		invNewConfig("custom/GB", custom, "POST", invTestPath, "GB"),
 		invNewConfig("custom/no-country", custom, "POST", invTestPath, ""),
-		invNewConfig("valid-level/US", valid, "POST", invCallsPath, "US"),
+		invNewConfig("strict-level/US", strict, "POST", invCallsPath, "US"),
+		invNewConfig("keep-patterns/DE", keep, "POST", invTestPath, "DE"),
 	}
 })
 
@@ -131,7 +137,7 @@ func invCheck(t testing.TB, c invConfig, in []byte) rewrite.Result {
 	if (res.Skipped == rewrite.SkipNone) != isObject {
 		fail("Skipped = %q (%d), but input is a JSON object: %v", res.Skipped, res.Skipped, isObject)
 	}
-	if res.Skipped != rewrite.SkipNone && (len(res.Changes) > 0 || len(res.Problems) > 0) {
+	if res.Skipped != rewrite.SkipNone && (len(res.Changes) > 0 || len(res.Problems) > 0 || len(res.Kept) > 0) {
 		fail("skipped (%q) body has changes %v or problems %v", res.Skipped, res.Changes, res.Problems)
 	}
 
@@ -162,6 +168,9 @@ func invCheck(t testing.TB, c invConfig, in []byte) rewrite.Result {
 		if !invProblemsEqual(again.Problems, res.Problems) {
 			fail("second rewrite problems %+v, first %+v", again.Problems, res.Problems)
 		}
+		if !invKeptEqual(again.Kept, res.Kept) {
+			fail("second rewrite kept %+v, first %+v", again.Kept, res.Kept)
+		}
 	}
 
 	// Results do not refer to the input: scribble over it, churn the pooled
@@ -174,9 +183,9 @@ func invCheck(t testing.TB, c invConfig, in []byte) rewrite.Result {
 	if len(res.Changes) > 0 && !bytes.Equal(res.Body, saved.Body) {
 		fail("Body changed after the input was overwritten: %q, was %q", res.Body, saved.Body)
 	}
-	if !invChangesEqual(res.Changes, saved.Changes) || !invProblemsEqual(res.Problems, saved.Problems) {
-		fail("Changes/Problems changed after the input was overwritten: %+v %+v, were %+v %+v",
-			res.Changes, res.Problems, saved.Changes, saved.Problems)
+	if !invChangesEqual(res.Changes, saved.Changes) || !invProblemsEqual(res.Problems, saved.Problems) || !invKeptEqual(res.Kept, saved.Kept) {
+		fail("Changes/Problems/Kept changed after the input was overwritten: %+v %+v %+v, were %+v %+v %+v",
+			res.Changes, res.Problems, res.Kept, saved.Changes, saved.Problems, saved.Kept)
 	}
 	return saved
 }
@@ -271,17 +280,38 @@ func invCheckObject(t testing.TB, c invConfig, in, out []byte, res *rewrite.Resu
 		}
 	}
 	consumed := make([]bool, len(tin))
-	np := 0
+	np, nk := 0, 0
 	for i, tk := range tin {
-		if np < len(res.Problems) && !tk.key && tk.path == res.Problems[np].Path &&
-			(tk.kind == tokString || tk.kind == tokNumber) && tk.val == invJSONString(res.Problems[np].Value) {
+		if tk.key || tk.kind != tokString && tk.kind != tokNumber {
+			continue
+		}
+		switch {
+		case np < len(res.Problems) && tk.path == res.Problems[np].Path && tk.val == invJSONString(res.Problems[np].Value):
 			consumed[i] = true
 			np++
+		case nk < len(res.Kept) && tk.path == res.Kept[nk].Path && tk.val == invJSONString(res.Kept[nk].Value):
+			// A kept value is forwarded byte for byte.
+			if tout[i].kind != tk.kind || tout[i].val != tk.val || !bytes.Equal(in[tk.start:tk.end], out[tout[i].start:tout[i].end]) {
+				fail("kept value at %s was changed: %q became %q", tk.path, in[tk.start:tk.end], out[tout[i].start:tout[i].end])
+			}
+			consumed[i] = true
+			nk++
 		}
 	}
 	if np != len(res.Problems) {
 		p := res.Problems[np]
 		fail("problem %+v names no value of the input in document order", p)
+	}
+	if nk != len(res.Kept) {
+		fail("kept %+v names no value of the input in document order", res.Kept[nk])
+	}
+	for _, k := range res.Kept {
+		if _, ok := c.formats[invTemplate(k.Path)]; !ok {
+			fail("kept path %q is not a configured field", k.Path)
+		}
+		if code := k.Reason.Code(); code == "" || code == "unknown" {
+			fail("kept value at %s has no reason: %d", k.Path, k.Reason)
+		}
 	}
 	for _, p := range res.Problems {
 		if _, ok := c.formats[invTemplate(p.Path)]; !ok {
@@ -293,7 +323,7 @@ func invCheckObject(t testing.TB, c invConfig, in, out []byte, res *rewrite.Resu
 	}
 
 	// Every string or number at a configured path was changed, reported as a
-	// problem, or is already canonical.
+	// problem or as kept, or is already canonical.
 	for i, tk := range tin {
 		if tk.kind != tokString && tk.kind != tokNumber || consumed[i] || tk.key {
 			continue
@@ -306,8 +336,8 @@ func invCheckObject(t testing.TB, c invConfig, in, out []byte, res *rewrite.Resu
 			fail("JSON number %s at %s was neither changed nor reported", tk.val, tk.path)
 			continue
 		}
-		n := rewrite.Normalize(f, tk.val, c.country, c.engine.Level())
-		if n.Reason.Code() != "" || n.Changed || n.Value != tk.val {
+		n := c.engine.Normalize(f, tk.val, c.country)
+		if n.Reason.Code() != "" || n.Keep.Code() != "" || n.Changed || n.Value != tk.val {
 			fail("value %q at %s was left alone, but Normalize says %+v", tk.val, tk.path, n)
 		}
 	}
@@ -621,7 +651,23 @@ func invCloneResult(r rewrite.Result) rewrite.Result {
 		c.Problems = append(c.Problems, rewrite.Problem{Path: strings.Clone(p.Path), Value: strings.Clone(p.Value),
 			Reason: p.Reason, Country: strings.Clone(p.Country)})
 	}
+	for _, k := range r.Kept {
+		c.Kept = append(c.Kept, rewrite.Kept{Path: strings.Clone(k.Path), Value: strings.Clone(k.Value),
+			Reason: k.Reason, Country: strings.Clone(k.Country)})
+	}
 	return c
+}
+
+func invKeptEqual(a, b []rewrite.Kept) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func invChangesEqual(a, b []rewrite.Change) bool {
@@ -664,6 +710,9 @@ func invFormatResult(r rewrite.Result) string {
 	for _, p := range r.Problems {
 		fmt.Fprintf(&b, "problem %s %s %q\n", p.Path, p.Reason.Code(), p.Value)
 	}
+	for _, k := range r.Kept {
+		fmt.Fprintf(&b, "kept %s %s %q\n", k.Path, k.Reason.Code(), k.Value)
+	}
 	return b.String()
 }
 
@@ -703,7 +752,7 @@ func TestInvariantConcurrent(t *testing.T) {
 					j := &jobs[(i*7+g*13+round)%len(jobs)]
 					got := j.cfg.engine.Rewrite(j.cfg.route, bytes.Clone(j.in), j.cfg.country)
 					if !bytes.Equal(got.Body, j.want.Body) || !invChangesEqual(got.Changes, j.want.Changes) ||
-						!invProblemsEqual(got.Problems, j.want.Problems) || got.Skipped != j.want.Skipped {
+						!invProblemsEqual(got.Problems, j.want.Problems) || !invKeptEqual(got.Kept, j.want.Kept) || got.Skipped != j.want.Skipped {
 						select {
 						case errs <- fmt.Sprintf("[%s] %q: concurrent result %q %+v %+v differs from %q %+v %+v",
 							j.cfg.name, j.in, got.Body, got.Changes, got.Problems, j.want.Body, j.want.Changes, j.want.Problems):
@@ -861,9 +910,9 @@ func TestInvariantRegressions(t *testing.T) {
 // vacuous: each tampered result must be caught.
 func TestInvariantCheckerCatches(t *testing.T) {
 	c := invConfigs()[0]
-	in := []byte(`{"phoneNumber":"5551234567","to":{"to":"123"},"n":1}`)
+	in := []byte(`{"phoneNumber":"3172222222","to":{"to":"123"},"from":"911","n":1}`)
 	good := c.engine.Rewrite(c.route, in, c.country)
-	if len(good.Changes) != 1 || len(good.Problems) != 1 {
+	if len(good.Changes) != 1 || len(good.Problems) != 1 || len(good.Kept) != 1 {
 		t.Fatalf("unexpected result %+v", good)
 	}
 	tamper := []struct {
@@ -871,17 +920,22 @@ func TestInvariantCheckerCatches(t *testing.T) {
 		out  string
 		edit func(r *rewrite.Result)
 	}{
-		{"space added", `{"phoneNumber": "tel:+15551234567","to":{"to":"123"},"n":1}`, nil},
-		{"key renamed", `{"phoneNumber":"tel:+15551234567","to":{"tO":"123"},"n":1}`, nil},
-		{"number changed", `{"phoneNumber":"tel:+15551234567","to":{"to":"123"},"n":2}`, nil},
-		{"unreported change", `{"phoneNumber":"tel:+15551234567","to":{"to":"+123"},"n":1}`, nil},
-		{"escape rewritten", `{"phoneNumber":"tel:+15551234567","to":{"to":"\u0031\u0032\u0033"},"n":1}`, nil},
+		{"space added", `{"phoneNumber": "tel:+13172222222","to":{"to":"123"},"from":"911","n":1}`, nil},
+		{"key renamed", `{"phoneNumber":"tel:+13172222222","to":{"tO":"123"},"from":"911","n":1}`, nil},
+		{"number changed", `{"phoneNumber":"tel:+13172222222","to":{"to":"123"},"from":"911","n":2}`, nil},
+		{"unreported change", `{"phoneNumber":"tel:+13172222222","to":{"to":"+123"},"from":"911","n":1}`, nil},
+		{"escape rewritten", `{"phoneNumber":"tel:+13172222222","to":{"to":"\u0031\u0032\u0033"},"from":"911","n":1}`, nil},
+		{"kept value rewritten", `{"phoneNumber":"tel:+13172222222","to":{"to":"123"},"from":"tel:911","n":1}`, nil},
+		{"kept value re-escaped", `{"phoneNumber":"tel:+13172222222","to":{"to":"123"},"from":"\u0039\u0031\u0031","n":1}`, nil},
 		{"wrong From", "", func(r *rewrite.Result) { r.Changes[0].From = "555" }},
 		{"wrong path", "", func(r *rewrite.Result) { r.Changes[0].Path = "to.to" }},
 		{"change dropped", "", func(r *rewrite.Result) { r.Changes = nil }},
 		{"problem elsewhere", "", func(r *rewrite.Result) { r.Problems[0].Path = "phoneNumber" }},
 		{"problem value", "", func(r *rewrite.Result) { r.Problems[0].Value = "124" }},
 		{"problem dropped", "", func(r *rewrite.Result) { r.Problems = nil }},
+		{"kept elsewhere", "", func(r *rewrite.Result) { r.Kept[0].Path = "phoneNumber" }},
+		{"kept dropped", "", func(r *rewrite.Result) { r.Kept = nil }},
+		{"kept without reason", "", func(r *rewrite.Result) { r.Kept[0].Reason = 0 }},
 	}
 	for _, tc := range tamper {
 		r := invCloneResult(good)

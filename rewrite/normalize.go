@@ -21,68 +21,69 @@ type Normalized struct {
 	Country string
 	// Reason is set when the value cannot be repaired.
 	Reason Reason
+	// Keep is set when the value is kept on purpose: forwarded as sent,
+	// never a problem. Value is then the value as sent.
+	Keep KeepReason
 }
 
 // Normalize returns the canonical form of value for a field of format f,
 // reading national numbers as numbers of country (ISO 3166 alpha-2, such as
-// "US") and checking them at level. It is the function the engine applies to
-// every value it finds; it is exported for tools and tests.
+// "US") and checking them at level, with Genesys's default Extension plan
+// (DefaultExtensionDigits) and no operator patterns. It is the function the
+// engine applies to every value it finds; it is exported for tools and tests.
 func Normalize(f Format, value, country string, level Level) Normalized {
-	out, o := normalize(nil, f, value, country, level)
-	if o.Reason == reasonNone {
+	return normalizeWith(&policy{level: level, ext: DefaultExtensionDigits}, f, value, country)
+}
+
+// Normalize is the package's Normalize with the engine's own options.
+func (e *Engine) Normalize(f Format, value, country string) Normalized {
+	return normalizeWith(&e.pol, f, value, country)
+}
+
+func normalizeWith(pol *policy, f Format, value, country string) Normalized {
+	out, o := normalize(nil, pol, f, value, country)
+	if o.Reason == reasonNone && o.Keep == keepNone {
 		o.Value = string(out)
+	} else if o.Keep != keepNone {
+		o.Value = value
 	}
 	return o
 }
 
 // normalize appends the canonical form of s to dst. When the returned
-// Normalized has a Reason, dst is returned unchanged. Normalized.Value is not set:
-// the caller owns the bytes. Changed is decided here, once, by comparing
-// the output with the input as sent.
-func normalize(dst []byte, f Format, s, country string, level Level) ([]byte, Normalized) {
+// Normalized has a Reason, dst is returned unchanged; when it has a Keep
+// reason, s itself is appended. Normalized.Value is not set: the caller owns
+// the bytes. Changed is decided here, once, by comparing the output with the
+// input as sent.
+func normalize(dst []byte, pol *policy, f Format, s, country string) ([]byte, Normalized) {
 	start := len(dst)
-	dst, n := normalizeValue(dst, f, s, country, level)
+	dst, n := normalizeValue(dst, pol, f, s, country)
 	if n.Reason == reasonNone {
 		n.Changed = string(dst[start:]) != s
 	}
 	return dst, n
 }
 
-func normalizeValue(dst []byte, f Format, s, country string, level Level) ([]byte, Normalized) {
+func normalizeValue(dst []byte, pol *policy, f Format, s, country string) ([]byte, Normalized) {
 	t := trimSpace(s)
 	if t == "" {
 		return dst, Normalized{Reason: ReasonEmpty}
 	}
 
-	switch scheme(t) {
+	sch := scheme(t)
+	switch sch {
 	case schemeSIP:
 		if f == FormatAddress {
 			// Kept exactly as sent, surrounding spaces included: callfix
 			// repairs phone numbers and user IDs, not SIP URIs.
 			return keep(dst, s, 0, "")
 		}
-		return dst, Normalized{Reason: notFor(f)}
 	case schemeUser:
 		if f == FormatAddress || f == FormatUser {
 			return keep(dst, t, KindUser, "")
 		}
-		return dst, Normalized{Reason: ReasonNotPhone}
-	case schemeTel:
-		if f == FormatUser {
-			return dst, Normalized{Reason: ReasonNotUser}
-		}
-		return normalizeTel(dst, f, t, country, level)
-	case schemeOther:
-		if f == FormatUser {
-			return dst, Normalized{Reason: ReasonNotUser}
-		}
-		if f == FormatAddress {
-			return dst, Normalized{Reason: ReasonNotAddress}
-		}
-		return dst, Normalized{Reason: ReasonNotPhone}
 	}
-
-	if IsUUID(t) {
+	if sch == schemeNone && IsUUID(t) {
 		switch f {
 		case FormatAddress, FormatUser:
 			dst = append(dst, "user:"...)
@@ -92,15 +93,47 @@ func normalizeValue(dst []byte, f Format, s, country string, level Level) ([]byt
 			return dst, Normalized{Reason: ReasonNotPhone}
 		}
 	}
+	// A plain +E.164 number is canonical for e164 fields.
+	if f == FormatE164 && t[0] == '+' && pol.level != LevelStrict && canonicalE164(t[1:]) {
+		return keep(dst, t, KindPhone, regionOf(t[1:]))
+	}
+	if k := pol.keepReason(f, s, t, sch, country); k != keepNone {
+		return append(dst, s...), Normalized{Keep: k, Country: keptCountry(k, country)}
+	}
+
+	switch sch {
+	case schemeSIP:
+		return dst, Normalized{Reason: notFor(f)}
+	case schemeUser:
+		return dst, Normalized{Reason: ReasonNotPhone}
+	case schemeTel:
+		if f == FormatUser {
+			return dst, Normalized{Reason: ReasonNotUser}
+		}
+		return normalizeTel(dst, pol, f, t, country)
+	case schemeOther:
+		if f == FormatUser {
+			return dst, Normalized{Reason: ReasonNotUser}
+		}
+		if f == FormatAddress {
+			return dst, Normalized{Reason: ReasonNotAddress}
+		}
+		return dst, Normalized{Reason: ReasonNotPhone}
+	}
 	if f == FormatUser {
 		return dst, Normalized{Reason: ReasonNotUser}
 	}
+	return normalizePhone(dst, pol, f, t, country, false)
+}
 
-	// A plain +E.164 number is canonical for e164 fields.
-	if f == FormatE164 && t[0] == '+' && level == LevelPossible && canonicalE164(t[1:]) {
-		return keep(dst, t, KindPhone, regionOf(t[1:]))
+// keptCountry is the country a kept value was read in: the default country
+// for the reasons that depend on it.
+func keptCountry(k KeepReason, country string) string {
+	switch k {
+	case KeepEmergency, KeepShortCode:
+		return country
 	}
-	return normalizePhone(dst, f, t, country, level, false)
+	return ""
 }
 
 func notFor(f Format) Reason {
@@ -117,11 +150,11 @@ func keep(dst []byte, t string, kind Kind, country string) ([]byte, Normalized) 
 }
 
 // normalizeTel handles a value that starts with tel: in any case.
-func normalizeTel(dst []byte, f Format, t string, country string, level Level) ([]byte, Normalized) {
+func normalizeTel(dst []byte, pol *policy, f Format, t string, country string) ([]byte, Normalized) {
 	rest := t[len("tel:"):]
 	// Fast path: tel:+E.164 with an optional ;ext=N is canonical as it is
 	// (a scheme in upper case is written in lower case).
-	if len(rest) > 1 && rest[0] == '+' && level == LevelPossible {
+	if len(rest) > 1 && rest[0] == '+' && pol.level != LevelStrict {
 		num, ext, hasExt := strings.Cut(rest[1:], ";ext=")
 		if canonicalE164(num) && (!hasExt || isDigits(ext, 1, maxExtDigits)) {
 			switch {
@@ -160,7 +193,7 @@ func normalizeTel(dst []byte, f Format, t string, country string, level Level) (
 	if hasExt {
 		num = num + ";ext=" + ext
 	}
-	return normalizePhone(dst, f, num, country, level, true)
+	return normalizePhone(dst, pol, f, num, country, true)
 }
 
 const (
@@ -169,7 +202,8 @@ const (
 )
 
 // normalizePhone parses a phone number written in a common notation.
-func normalizePhone(dst []byte, f Format, s, country string, level Level, fromTel bool) ([]byte, Normalized) {
+func normalizePhone(dst []byte, pol *policy, f Format, s, country string, fromTel bool) ([]byte, Normalized) {
+	level := pol.level
 	// The digits are collected at the end of dst (the caller's scratch),
 	// then dst is cut back before the output is appended.
 	mark := len(dst)
@@ -209,8 +243,8 @@ func normalizePhone(dst []byte, f Format, s, country string, level Level, fromTe
 					e164, region, reason = e, r, why
 				}
 			} else if level == LevelPossible {
-				if _, _, why := parse(digits, false, country, LevelValid); why != reasonNone {
-					if e, r, why := parse(rest, true, country, LevelValid); why == reasonNone {
+				if _, _, why := parse(digits, false, country, LevelStrict); why != reasonNone {
+					if e, r, why := parse(rest, true, country, LevelStrict); why == reasonNone {
 						e164, region, reason = e, r, why
 					}
 				}
@@ -218,6 +252,11 @@ func normalizePhone(dst []byte, f Format, s, country string, level Level, fromTe
 		}
 	}
 	if reason != reasonNone {
+		if !plus && ext == "" && connectsToEmergency(digits, country) {
+			// Dialled as it is, an emergency number followed by more digits
+			// still connects there: Genesys would place it.
+			return append(dst, s...), Normalized{Keep: KeepEmergency, Country: country}
+		}
 		return dst, Normalized{Reason: reason}
 	}
 	if len(e164) > 1 && nationalZero(e164[1:]) && !roundTrips(e164[1:]) {
@@ -253,12 +292,16 @@ func parseNumber(digits []byte, plus bool, country string, level Level) (string,
 	if !plus && !knownRegion(country) {
 		return "", "", ReasonNoCountry
 	}
-	if level == LevelPossible {
-		if plus {
-			if d := b2s(digits); canonicalE164(d) {
-				return "+" + d, regionOf(d), reasonNone
+	switch {
+	case plus && !level.international():
+		if d := b2s(digits); canonicalE164(d) {
+			return "+" + d, regionOf(d), reasonNone
+		}
+	case !plus && level != LevelStrict:
+		if e164, reason, ok := fastNational(digits, country); ok {
+			if reason == reasonNone && level.national() && !validNational(e164, country) {
+				return "", "", ReasonNotValidInCountry
 			}
-		} else if e164, reason, ok := fastNational(digits, country); ok {
 			return e164, country, reason
 		}
 	}
@@ -313,14 +356,21 @@ func parseNumberSlow(digits []byte, plus bool, country string, level Level) (str
 	default:
 		return "", "", ReasonInvalidLength
 	}
-	if level == LevelValid && !phonenumbers.IsValidNumber(num) {
-		return "", "", ReasonNotValid
-	}
 	region := country
+	international := plus
 	if cc := int(num.GetCountryCode()); plus || cc != phonenumbers.GetCountryCodeForRegion(country) {
 		// Read as international, by a + or by the country's own
 		// international prefix, which phonenumbers strips itself.
 		region = phonenumbers.GetRegionCodeForCountryCode(cc)
+		international = true
+	}
+	switch {
+	case international && level.international() && !phonenumbers.IsValidNumber(num):
+		return "", "", ReasonNotValid
+	case !international && level.national() && !phonenumbers.IsValidNumber(num):
+		// Possible here, but not assigned: it may be another country's
+		// national number. Repairing it would move it into this one.
+		return "", "", ReasonNotValidInCountry
 	}
 	return phonenumbers.Format(num, phonenumbers.E164), region, reasonNone
 }

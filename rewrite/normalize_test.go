@@ -391,6 +391,7 @@ func TestNormalize_RepairsAtLevelValid(t *testing.T) {
 	f := func(format Format, in, country, want string) {
 		t.Helper()
 		checkNormalizeRepair(t, format, in, country, LevelValid, want)
+		checkNormalizeRepair(t, format, in, country, LevelStrict, want)
 	}
 	// phonenumbers example numbers, national and international
 	f(FormatAddress, "(201) 555-0123", "US", "tel:+12015550123")
@@ -398,191 +399,69 @@ func TestNormalize_RepairsAtLevelValid(t *testing.T) {
 	f(FormatAddress, "0121 234 5678", "GB", "tel:+441212345678")
 	f(FormatAddress, "085 012 3456", "IE", "tel:+353850123456")
 	f(FormatAddress, "030 123456", "DE", "tel:+4930123456")
-	f(FormatAddress, "06 12 34 56 78", "FR", "tel:+33612345678")
-	f(FormatAddress, "0412 345 678", "AU", "tel:+61412345678")
-	f(FormatAddress, "090-1234-5678", "JP", "tel:+819012345678")
-	f(FormatAddress, "(11) 96123-4567", "BR", "tel:+5511961234567")
-	f(FormatAddress, "222 123 4567", "MX", "tel:+522221234567")
-	f(FormatAddress, "081234 56789", "IN", "tel:+918123456789")
-	f(FormatAddress, "078 123 45 67", "CH", "tel:+41781234567")
-	f(FormatAddress, "050 123 4567", "AE", "tel:+971501234567")
-	f(FormatAddress, "8123 4567", "SG", "tel:+6581234567")
-	f(FormatAddress, "010-2000-0000", "KR", "tel:+821020000000")
-	f(FormatAddress, "+44 121 234 5678", "US", "tel:+441212345678")
-	f(FormatAddress, "+49 1512 3456789 x12", "US", "tel:+4915123456789;ext=12")
-	f(FormatAddress, "0044 121 234 5678", "US", "tel:+441212345678")
-	f(FormatAddress, "011 44 20 7946 0958", "DE", "tel:+442079460958")
-	f(FormatTel, "tel:+1-201-555-0123", "US", "tel:+12015550123")
-	f(FormatE164, "tel:+12015550123", "US", "+12015550123")
-	f(FormatE164, "+12015550123", "US", "+12015550123")
-	f(FormatAddress, "3fa85f64-5717-4562-b3fc-2c963f66afa6", "US", "user:3fa85f64-5717-4562-b3fc-2c963f66afa6")
-	f(FormatAddress, "sip:alice@example.com", "US", "sip:alice@example.com")
-	// BUG: at level valid the fast paths are skipped and Changed is computed
-	// against the input less its tel: prefix and surrounding whitespace.
-	f(FormatAddress, "tel:+12015550123", "US", "tel:+12015550123")
-	f(FormatAddress, "tel:+441212345678;ext=12", "US", "tel:+441212345678;ext=12")
-	f(FormatTel, "tel:+12015550123", "US", "tel:+12015550123")
-	f(FormatE164, " +12015550123 ", "US", "+12015550123")
+	// In North America a leading 1 without + is the trunk prefix.
+	f(FormatAddress, "1-317-222-2222", "US", "tel:+13172222222")
+	f(FormatAddress, "1 (317) 222-2222", "US", "tel:+13172222222")
+	f(FormatE164, "13172222222", "US", "+13172222222")
+	// Written with its country code: the client chose the country.
+	f(FormatAddress, "+44 20 7946 0958", "IE", "tel:+442079460958")
+	f(FormatAddress, "0044 20 7946 0958", "IE", "tel:+442079460958")
+	f(FormatAddress, "011 44 20 7946 0958", "US", "tel:+442079460958")
 }
 
-func TestNormalize_RejectsMalformed(t *testing.T) {
-	f := func(format Format, in, country string, want Reason) {
-		t.Helper()
-		checkNormalizeReject(t, format, in, country, LevelPossible, want)
-	}
-	// empty
-	f(FormatAddress, "", "US", ReasonEmpty)
-	f(FormatAddress, " ", "US", ReasonEmpty)
-	f(FormatAddress, " \t\r\n ", "US", ReasonEmpty)
-	f(FormatAddress, "\u00a0 \u00a0", "US", ReasonEmpty)
-	f(FormatTel, "", "US", ReasonEmpty)
-	f(FormatE164, "  ", "US", ReasonEmpty)
-	f(FormatUser, "", "US", ReasonEmpty)
-	// letters and symbols
-	f(FormatAddress, "1-800-FLOWERS", "US", ReasonCharacters)
-	f(FormatAddress, "abc", "US", ReasonCharacters)
-	f(FormatAddress, "555-CALL-NOW", "US", ReasonCharacters)
-	f(FormatAddress, "+1 555 123 456a", "US", ReasonCharacters)
-	f(FormatAddress, "555*123*4567", "US", ReasonCharacters)
-	f(FormatAddress, "5551234567+", "US", ReasonCharacters)
-	f(FormatAddress, "x123", "US", ReasonCharacters)
-	f(FormatAddress, "3fa85f64-5717-4562-b3fc-2c963f66afag", "US", ReasonCharacters)
-	f(FormatTel, "call me", "US", ReasonCharacters)
-	f(FormatE164, "1-800-FLOWERS", "US", ReasonCharacters)
-	// separators only
-	f(FormatAddress, "+", "US", ReasonNotAddress)
-	f(FormatAddress, "()-.", "US", ReasonNotAddress)
-	// extensions
-	f(FormatAddress, "+1 555 123 4567 x", "US", ReasonExtension)
-	f(FormatAddress, "+1 555 123 4567 ext.", "US", ReasonExtension)
-	f(FormatAddress, "+1 555 123 4567 #", "US", ReasonExtension)
-	f(FormatAddress, "+1 555 123 4567 x12345678901", "US", ReasonExtension)
-	f(FormatAddress, "+1 555 123 4567 ext. abc", "US", ReasonExtension)
-	f(FormatAddress, "+1 555 123 4567 x12 x34", "US", ReasonExtension)
-	// tel: URIs with garbage
-	f(FormatAddress, "tel:", "US", ReasonTelURI)
-	f(FormatAddress, "tel:abc", "US", ReasonTelURI)
-	f(FormatAddress, "tel:+1555;foo=bar", "US", ReasonTelURI)
-	f(FormatAddress, "tel:+15551234567;foo=bar", "US", ReasonTelURI)
-	f(FormatAddress, "tel:+1-555-123-4567;isub=1", "US", ReasonTelURI)
-	f(FormatAddress, "tel:+15551234567;ext=1;ext=2", "US", ReasonTelURI)
-	f(FormatAddress, "tel:5551234567;phone-context=example.com", "US", ReasonTelURI)
-	f(FormatAddress, "tel:;ext=1", "US", ReasonTelURI)
-	f(FormatAddress, "tel:+1 555 CALL", "US", ReasonTelURI)
-	f(FormatAddress, "TEL:1-800-FLOWERS", "US", ReasonTelURI)
-	// BUG: an empty ext parameter is dropped instead of refused, unlike x
-	f(FormatAddress, "tel:+15551234567;ext=", "US", ReasonExtension)
-	f(FormatTel, "tel:abc", "US", ReasonTelURI)
-	f(FormatE164, "tel:abc", "US", ReasonTelURI)
-	// unknown schemes
-	f(FormatAddress, "mailto:x@y", "US", ReasonNotAddress)
-	f(FormatAddress, "http://example.com/5551234567", "US", ReasonNotAddress)
-	f(FormatAddress, "urn:uuid:3fa85f64-5717-4562-b3fc-2c963f66afa6", "US", ReasonNotAddress)
-	f(FormatAddress, "fax:+15551234567", "US", ReasonNotAddress)
-}
-
-func TestNormalize_RejectsLength(t *testing.T) {
-	f := func(format Format, in, country string, want Reason) {
-		t.Helper()
-		checkNormalizeReject(t, format, in, country, LevelPossible, want)
-	}
-	// too short
-	f(FormatAddress, "12", "US", ReasonTooShort)
-	f(FormatAddress, "+1 555", "US", ReasonTooShort)
-	f(FormatAddress, "+44 12", "US", ReasonTooShort)
-	f(FormatAddress, "+33 1 23 45 67 8", "US", ReasonTooShort)
-	f(FormatAddress, "tel:+1555", "US", ReasonTooShort)
-	f(FormatE164, "+1555", "US", ReasonTooShort)
-	// too long
-	f(FormatAddress, "1234567890123", "US", ReasonTooLong)
-	f(FormatAddress, "+1 555 123 45678", "US", ReasonTooLong)
-	f(FormatAddress, "123456789012345678901234", "US", ReasonTooLong)
-	f(FormatAddress, "+1234567890123456789012345678901234567890", "US", ReasonTooLong)
-	f(FormatAddress, "tel:+155512345678", "US", ReasonTooLong)
-	f(FormatE164, "+155512345678", "US", ReasonTooLong)
-	// a length the plan does not have
-	f(FormatAddress, "+65 6123 45678", "US", ReasonInvalidLength)
-	// local numbers without their area code
-	f(FormatAddress, "555-1234", "US", ReasonLocalOnly)
-	f(FormatAddress, "123-4567", "US", ReasonLocalOnly)
-	f(FormatAddress, "7946 0958", "GB", ReasonLocalOnly)
-	f(FormatAddress, "tel:555-1234", "US", ReasonLocalOnly)
-	f(FormatE164, "555 1234", "US", ReasonLocalOnly)
-	// country calling codes that do not exist
-	f(FormatAddress, "+999 1234 5678", "US", ReasonCountryCode)
-	f(FormatAddress, "+99912345678", "US", ReasonCountryCode)
-	f(FormatAddress, "tel:+9991234567", "US", ReasonCountryCode)
-	f(FormatE164, "+999 1234 5678", "US", ReasonCountryCode)
-}
-
-func TestNormalize_RejectsNoCountry(t *testing.T) {
-	f := func(format Format, in, country string, want Reason) {
-		t.Helper()
-		checkNormalizeReject(t, format, in, country, LevelPossible, want)
-	}
-	f(FormatAddress, "5551234567", "", ReasonNoCountry)
-	f(FormatAddress, "(555) 123-4567", "XX", ReasonNoCountry)
-	f(FormatAddress, "020 7946 0958", "", ReasonNoCountry)
-	f(FormatAddress, "020 7946 0958", "gb", ReasonNoCountry)
-	f(FormatAddress, "020 7946 0958", "GBR", ReasonNoCountry)
-	f(FormatAddress, "tel:555-123-4567", "", ReasonNoCountry)
-	f(FormatTel, "555-123-4567", "XX", ReasonNoCountry)
-	f(FormatE164, "555-123-4567", "", ReasonNoCountry)
-}
-
-func TestNormalize_RejectsByFormat(t *testing.T) {
-	f := func(format Format, in, country string, want Reason) {
-		t.Helper()
-		checkNormalizeReject(t, format, in, country, LevelPossible, want)
-	}
-	// tel takes phone numbers only
-	f(FormatTel, "3fa85f64-5717-4562-b3fc-2c963f66afa6", "US", ReasonNotPhone)
-	f(FormatTel, "user:3fa85f64-5717-4562-b3fc-2c963f66afa6", "US", ReasonNotPhone)
-	f(FormatTel, "sip:alice@example.com", "US", ReasonNotPhone)
-	f(FormatTel, "sips:alice@example.com", "US", ReasonNotPhone)
-	f(FormatTel, "mailto:x@y", "US", ReasonNotPhone)
-	// e164 takes phone numbers and tel: URIs, without extension
-	f(FormatE164, "+1 555 123 4567 x123", "US", ReasonExtensionNotAllowed)
-	f(FormatE164, "555-123-4567 ext. 123", "US", ReasonExtensionNotAllowed)
-	f(FormatE164, "+15551234567;ext=123", "US", ReasonExtensionNotAllowed)
-	f(FormatE164, "tel:+15551234567;ext=123", "US", ReasonExtensionNotAllowed)
-	f(FormatE164, "tel:+1-555-123-4567;ext=123", "US", ReasonExtensionNotAllowed)
-	f(FormatE164, "3fa85f64-5717-4562-b3fc-2c963f66afa6", "US", ReasonNotPhone)
-	f(FormatE164, "user:3fa85f64-5717-4562-b3fc-2c963f66afa6", "US", ReasonNotPhone)
-	f(FormatE164, "sip:alice@example.com", "US", ReasonNotPhone)
-	f(FormatE164, "mailto:x@y", "US", ReasonNotPhone)
-	// user takes user IDs only
-	f(FormatUser, "+15551234567", "US", ReasonNotUser)
-	f(FormatUser, "(555) 123-4567", "US", ReasonNotUser)
-	f(FormatUser, "tel:+15551234567", "US", ReasonNotUser)
-	f(FormatUser, "sip:alice@example.com", "US", ReasonNotUser)
-	f(FormatUser, "mailto:x@y", "US", ReasonNotUser)
-	f(FormatUser, "abc", "US", ReasonNotUser)
-	f(FormatUser, "3fa85f64-5717-4562-b3fc-2c963f66afa", "US", ReasonNotUser)
-	f(FormatUser, "3fa85f64571745622b3fc2c963f66afa6", "US", ReasonNotUser)
-}
-
-func TestNormalize_RejectsAtLevelValid(t *testing.T) {
+// At level valid a national number must be assigned in the country it is
+// read in, while a number written with its country code need only be
+// possible: callfix never moves a national number into a country the
+// client did not mean, and does not second-guess one it named.
+func TestNormalize_LevelValid_NationalMustBeValidInCountry(t *testing.T) {
 	f := func(format Format, in, country string, want Reason) {
 		t.Helper()
 		checkNormalizeReject(t, format, in, country, LevelValid, want)
+	}
+	// A London number read in Ireland (a UK organisation on eu-west-1).
+	f(FormatAddress, "020 7946 0958", "IE", ReasonNotValidInCountry)
+	f(FormatAddress, "tel:020-7946-0958", "IE", ReasonNotValidInCountry)
+	f(FormatAddress, "(555) 123-4567", "US", ReasonNotValidInCountry)
+	f(FormatTel, "555-123-4567", "US", ReasonNotValidInCountry)
+	f(FormatE164, "5551234567", "US", ReasonNotValidInCountry)
+	// Possible only for local dialling: a problem, not a repair.
+	f(FormatAddress, "222-2222", "US", ReasonLocalOnly)
+	// Reasons other than validity are the same at every level.
+	f(FormatAddress, "+999 1234 5678", "US", ReasonCountryCode)
+	f(FormatAddress, "12", "US", ReasonTooShort)
+
+	g := func(format Format, in, country, want string) {
+		t.Helper()
+		checkNormalizeRepair(t, format, in, country, LevelValid, want)
+	}
+	g(FormatAddress, "+1 555 123 4567", "US", "tel:+15551234567")
+	g(FormatAddress, "tel:+15551234567;ext=12", "US", "tel:+15551234567;ext=12")
+	g(FormatE164, "+15551234567", "US", "+15551234567")
+	g(FormatAddress, "+44 1000 000000", "US", "tel:+441000000000")
+	g(FormatAddress, "00 1 555 123 4567", "GB", "tel:+15551234567")
+}
+
+func TestNormalize_RejectsAtLevelStrict(t *testing.T) {
+	f := func(format Format, in, country string, want Reason) {
+		t.Helper()
+		checkNormalizeReject(t, format, in, country, LevelStrict, want)
 		// the same value passes at level possible
-		if got := Normalize(format, in, country, LevelPossible); want == ReasonNotValid && got.Reason != reasonNone {
+		if got := Normalize(format, in, country, LevelPossible); got.Reason != reasonNone && (want == ReasonNotValid || want == ReasonNotValidInCountry) {
 			t.Errorf("Normalize(%v, %q, %q, possible) = reason %v, want a repair", format, in, country, got.Reason)
 		}
 	}
 	f(FormatAddress, "+1 555 123 4567", "US", ReasonNotValid)
-	f(FormatAddress, "(555) 123-4567", "US", ReasonNotValid)
+	f(FormatAddress, "(555) 123-4567", "US", ReasonNotValidInCountry)
 	f(FormatAddress, "tel:+15551234567", "US", ReasonNotValid)
 	f(FormatAddress, "tel:+15551234567;ext=12", "US", ReasonNotValid)
-	f(FormatTel, "555-123-4567", "US", ReasonNotValid)
+	f(FormatTel, "555-123-4567", "US", ReasonNotValidInCountry)
 	f(FormatE164, "+15551234567", "US", ReasonNotValid)
 	f(FormatE164, "tel:+15551234567", "US", ReasonNotValid)
 	f(FormatAddress, "+44 1000 000000", "US", ReasonNotValid)
 	f(FormatAddress, "+81 1 0000 0000", "US", ReasonNotValid)
 	f(FormatAddress, "+61 1 0000 0000", "US", ReasonNotValid)
 	f(FormatAddress, "+49 30 12", "US", ReasonNotValid)
-	// reasons other than validity are the same at both levels
+	// reasons other than validity are the same at every level
 	f(FormatAddress, "555-1234", "US", ReasonLocalOnly)
 	f(FormatAddress, "+999 1234 5678", "US", ReasonCountryCode)
 	f(FormatAddress, "12", "US", ReasonTooShort)

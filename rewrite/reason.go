@@ -43,6 +43,11 @@ const (
 	ReasonNotPhone
 	// ReasonNotUser: not a user ID in a field that takes one.
 	ReasonNotUser
+	// ReasonNotValidInCountry: a national number that is possible but not
+	// assigned in the country it was read in (validation level valid): it
+	// may belong to another country, so callfix does not move it into this
+	// one.
+	ReasonNotValidInCountry
 	reasonCount
 )
 
@@ -64,6 +69,7 @@ var reasonText = [reasonCount]struct{ code, msg string }{
 	ReasonExtensionNotAllowed: {"extension_not_allowed", "has an extension, which an E.164 number cannot carry"},
 	ReasonNotPhone:            {"not_a_phone_number", "is not a phone number, but this field takes one"},
 	ReasonNotUser:             {"not_a_user_id", "is not a user ID (a UUID) or a user: URI"},
+	ReasonNotValidInCountry:   {"not_valid_in_country", "is not a valid number in the country it was read in; write it with its country code (+44...), or set the country"},
 }
 
 // Code returns the stable machine-readable code, such as too_short.
@@ -85,3 +91,52 @@ func (r Reason) Message() string {
 
 // String returns the Code.
 func (r Reason) String() string { return r.Code() }
+
+// KeepReason says why a value is kept on purpose: forwarded byte for byte in
+// every mode, never a problem, because Genesys dials it as it is. Its Code is
+// stable and of bounded cardinality.
+type KeepReason uint8
+
+const (
+	keepNone KeepReason = iota
+	// KeepEmergency: a number that reaches emergency services in the country
+	// it is read in (phonenumbers' short-number metadata).
+	KeepEmergency
+	// KeepShortCode: a valid short number of that country, such as 988.
+	KeepShortCode
+	// KeepExtension: digits only, as many as the Extension number plan takes
+	// (addresses.extension_digits).
+	KeepExtension
+	// KeepNetworkAddress: user@host, which Genesys's Network number plan
+	// turns into a SIP URI.
+	KeepNetworkAddress
+	// KeepOperatorPattern: matches one of the operator's addresses.keep
+	// patterns.
+	KeepOperatorPattern
+	keepCount
+)
+
+var keepText = [keepCount]string{
+	keepNone:            "",
+	KeepEmergency:       "emergency",
+	KeepShortCode:       "short_code",
+	KeepExtension:       "extension",
+	KeepNetworkAddress:  "network_address",
+	KeepOperatorPattern: "operator_pattern",
+}
+
+// KeepReasons lists every KeepReason, in the order they are checked.
+func KeepReasons() []KeepReason {
+	return []KeepReason{KeepEmergency, KeepShortCode, KeepExtension, KeepNetworkAddress, KeepOperatorPattern}
+}
+
+// Code returns the stable machine-readable code, such as emergency.
+func (k KeepReason) Code() string {
+	if k < keepCount {
+		return keepText[k]
+	}
+	return "unknown"
+}
+
+// String returns the Code.
+func (k KeepReason) String() string { return k.Code() }
