@@ -241,8 +241,8 @@ func Defaults() Config {
 		Addresses:     AddressesConfig{ExtensionDigits: "4-6"},
 		CountryLookup: CountryLookupConfig{Timeout: 2 * time.Second, MaxEntries: 10000, MaxAge: time.Hour},
 		Limits:        LimitsConfig{MaxBodyBytes: 1 << 20},
-		Tracing: TracingConfig{SampleRatio: 1},
-		Audit:   AuditConfig{Enabled: true},
+		Tracing:       TracingConfig{SampleRatio: 1},
+		Audit:         AuditConfig{Enabled: true},
 	}
 }
 

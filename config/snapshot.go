@@ -32,9 +32,9 @@ type Snapshot struct {
 	// `X-Callfix-Country`", or "set by country (in the file)".
 	CountryOrigin string
 	Mode          rewrite.Mode
-	Level    rewrite.Level
-	Engine   *rewrite.Engine
-	LoadedAt time.Time
+	Level         rewrite.Level
+	Engine        *rewrite.Engine
+	LoadedAt      time.Time
 }
 
 // Build validates l and derives a Snapshot. Problems are returned all at

@@ -2,10 +2,10 @@ package config
 
 import (
 	"errors"
-	"regexp/syntax"
 	"fmt"
 	"net"
 	"net/url"
+	"regexp/syntax"
 	"strings"
 	"time"
 
