@@ -103,7 +103,7 @@ func TestRig_UpstreamsRecordWhatCallfixForwards(t *testing.T) {
 		{"callfix", "POST", "/api/v2/conversations/calls", "application/json", `{"phoneNumber":"(317) 555-0100"}`, "api", "/api/v2/conversations/calls", `{"phoneNumber":"tel:+13175550100"}`, 200, e2e.Conversation},
 		{"callfix", "GET", "/api/v2/users/me?expand=presence", "", "", "api", "/api/v2/users/me?expand=presence", "", 200, e2e.User},
 		{"gateway", "POST", "/login/oauth/token", "application/x-www-form-urlencoded", "grant_type=client_credentials", "login", "/oauth/token", "grant_type=client_credentials", 200, e2e.Token},
-		{"gateway", "POST", "/api/api/v2/conversations/calls", "application/json", `{"to":{"to":"15551234567"}}`, "api", "/api/v2/conversations/calls", `{"to":{"to":"tel:+15551234567"}}`, 200, e2e.Conversation},
+		{"gateway", "POST", "/api/api/v2/conversations/calls", "application/json", `{"to":{"to":"13172224567"}}`, "api", "/api/v2/conversations/calls", `{"to":{"to":"tel:+13172224567"}}`, 200, e2e.Conversation},
 		{"callfix", "GET", "/api/v2/nowhere", "", "", "api", "/api/v2/nowhere", "", 404, ""},
 	} {
 		in := r.Instance(s.instance)

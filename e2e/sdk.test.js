@@ -49,8 +49,8 @@ const CALLS = [
   },
   {
     name: 'the seed shape to.to / from.from',
-    body: { to: { to: '15551234567' }, from: { from: UUID } },
-    want: `{"to":{"to":"tel:+15551234567"},"from":{"from":"user:${UUID}"}}`,
+    body: { to: { to: '13172224567' }, from: { from: UUID } },
+    want: `{"to":{"to":"tel:+13172224567"},"from":{"from":"user:${UUID}"}}`,
   },
   {
     name: 'a CreateCallRequest whose callUserId stays a raw ID',

@@ -143,6 +143,43 @@ func (p *policy) dialled(num, country string) KeepReason {
 	return keepNone
 }
 
+// anyEmergency matches the exact emergency numbers of every region that
+// phonenumbers knows, in one expression. The default country is a guess
+// (many organisations live in a region outside their own country), so a
+// value that cannot be a number of that country, but is an emergency number
+// somewhere (911 read in IE), is forwarded as sent rather than blocked:
+// Genesys, which knows the site's own country, decides.
+var anyEmergency = sync.OnceValue(func() *regexp.Regexp {
+	coll, err := phonenumbers.ShortNumberMetadataCollection()
+	if err != nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	var alts []string
+	for _, md := range coll.GetMetadata() {
+		if p := md.GetEmergency().GetNationalNumberPattern(); p != "" && !seen[p] {
+			seen[p] = true
+			alts = append(alts, "(?:"+p+")")
+		}
+	}
+	re, err := regexp.Compile(`^(?:` + strings.Join(alts, "|") + `)$`)
+	if err != nil {
+		return nil
+	}
+	return re
+})
+
+// maxEmergencyDigits bounds the values anyEmergency is asked about: no
+// region's emergency number is longer.
+const maxEmergencyDigits = 6
+
+// emergencyElsewhere reports whether digits, a national reading that is a
+// problem, are an emergency number of some region.
+func emergencyElsewhere(digits []byte) bool {
+	re := anyEmergency()
+	return len(digits) <= maxEmergencyDigits && re != nil && re.Match(digits)
+}
+
 // connectsToEmergency reports whether digits, a national reading that is a
 // problem, start with an emergency number of country that phonenumbers says
 // connects even with more digits dialled after it (911 and then anything in

@@ -121,7 +121,7 @@ func TestKeep_Extensions(t *testing.T) {
 			t.Errorf("Normalize(%q, %q) = %+v, want problem %s", in, country, got, want)
 		}
 	}
-	reject(e, "123", "US", ReasonTooShort)      // one digit short of the range, and no short code
+	reject(e, "139", "US", ReasonTooShort)      // one digit short of the range: no short code, no emergency number anywhere
 	reject(e, "1234567", "US", ReasonLocalOnly) // one past it
 	reject(e, "12-34", "US", ReasonTooShort)    // an extension is digits only
 
@@ -280,5 +280,28 @@ func TestProblemMessage_NamesTheCountryAndItsOrigin(t *testing.T) {
 	}
 	if got, want := p.Message(), "phoneNumber is not a valid number in IE (read in IE)"; got != want {
 		t.Errorf("Message = %q, want %q", got, want)
+	}
+}
+
+// The default country is a guess: an emergency number of another country
+// that cannot be a number of this one (911 read in Ireland, for a US
+// organisation on eu-west-1) is forwarded as sent, never blocked.
+func TestKeep_EmergencyNumberOfAnotherCountry(t *testing.T) {
+	e := Default()
+	checkKept(t, e, FormatAddress, "911", "IE", KeepEmergency)
+	checkKept(t, e, FormatAddress, "tel:911", "GB", KeepEmergency)
+	checkKept(t, e, FormatAddress, "000", "US", KeepEmergency)
+	checkKept(t, e, FormatAddress, "999", "US", KeepEmergency)
+	// Not an emergency number anywhere: still a problem.
+	if got := e.Normalize(FormatAddress, "12", "IE"); got.Keep != keepNone || got.Reason == reasonNone {
+		t.Errorf("Normalize(12, IE) = %+v, want a problem", got)
+	}
+	for _, region := range []string{"US", "GB", "IE", "DE", "AU", "JP", "BR", "IN", "FR", "MX"} {
+		if md := shortMaxLen(region); md == 0 {
+			t.Errorf("no short-number metadata for %s", region)
+		}
+	}
+	if anyEmergency() == nil {
+		t.Fatal("the emergency numbers of all regions do not compile into one expression")
 	}
 }

@@ -58,7 +58,11 @@ func normalizeWith(pol *policy, f Format, value, country string) Normalized {
 func normalize(dst []byte, pol *policy, f Format, s, country string) ([]byte, Normalized) {
 	start := len(dst)
 	dst, n := normalizeValue(dst, pol, f, s, country)
-	if n.Reason == reasonNone {
+	switch {
+	case n.Keep != keepNone:
+		// Forwarded as sent: nothing of it is written.
+		dst = dst[:start]
+	case n.Reason == reasonNone:
 		n.Changed = string(dst[start:]) != s
 	}
 	return dst, n
@@ -98,7 +102,7 @@ func normalizeValue(dst []byte, pol *policy, f Format, s, country string) ([]byt
 		return keep(dst, t, KindPhone, regionOf(t[1:]))
 	}
 	if k := pol.keepReason(f, s, t, sch, country); k != keepNone {
-		return append(dst, s...), Normalized{Keep: k, Country: keptCountry(k, country)}
+		return dst, Normalized{Keep: k, Country: keptCountry(k, country)}
 	}
 
 	switch sch {
@@ -252,10 +256,11 @@ func normalizePhone(dst []byte, pol *policy, f Format, s, country string, fromTe
 		}
 	}
 	if reason != reasonNone {
-		if !plus && ext == "" && connectsToEmergency(digits, country) {
+		if !plus && ext == "" && (connectsToEmergency(digits, country) || emergencyElsewhere(digits)) {
 			// Dialled as it is, an emergency number followed by more digits
-			// still connects there: Genesys would place it.
-			return append(dst, s...), Normalized{Keep: KeepEmergency, Country: country}
+			// still connects there, and an emergency number of another
+			// country may be the site's own: Genesys would place it.
+			return dst, Normalized{Keep: KeepEmergency, Country: country}
 		}
 		return dst, Normalized{Reason: reason}
 	}

@@ -70,11 +70,11 @@ func runEnv(t *testing.T, env []string, stdin string, args ...string) (string, s
 
 func TestCheck_SeedShape_RepairsToAndFrom(t *testing.T) {
 	out, errOut, code := run(t, "", "check", "seed.json")
-	want := `{"to":{"to":"tel:+15551234567"},"from":{"from":"user:2ca3b6e8-0000-4000-8000-000000000001"}}`
+	want := `{"to":{"to":"tel:+13172224567"},"from":{"from":"user:2ca3b6e8-0000-4000-8000-000000000001"}}`
 	if out != want || code != 0 {
 		t.Errorf("stdout = %q (exit %d), want %q (exit 0)", out, code, want)
 	}
-	wantErr := "change to.to phone \"15551234567\" -> \"tel:+15551234567\" (US)\n" +
+	wantErr := "change to.to phone \"13172224567\" -> \"tel:+13172224567\" (US)\n" +
 		"change from.from user \"2ca3b6e8-0000-4000-8000-000000000001\" -> \"user:2ca3b6e8-0000-4000-8000-000000000001\"\n"
 	if errOut != wantErr {
 		t.Errorf("stderr = %q, want %q", errOut, wantErr)
@@ -83,7 +83,7 @@ func TestCheck_SeedShape_RepairsToAndFrom(t *testing.T) {
 
 func TestCheck_CreateCallRequest_RepairsEveryAddressField(t *testing.T) {
 	out, errOut, code := run(t, "", "check", "create.json")
-	want := `{"phoneNumber":"tel:+15551234567","callerId":"+15550100199","participants":[{"address":"tel:+442079460958"},{"address":"user:2CA3B6E8-0000-4000-8000-000000000001"}],"callUserId":"2ca3b6e8-0000-4000-8000-000000000001"}`
+	want := `{"phoneNumber":"tel:+13172224567","callerId":"+13175550199","participants":[{"address":"tel:+442079460958"},{"address":"user:2CA3B6E8-0000-4000-8000-000000000001"}],"callUserId":"2ca3b6e8-0000-4000-8000-000000000001"}`
 	if out != want || code != 0 {
 		t.Errorf("stdout = %q (exit %d), want %q (exit 0)", out, code, want)
 	}
@@ -94,8 +94,8 @@ func TestCheck_CreateCallRequest_RepairsEveryAddressField(t *testing.T) {
 
 func TestCheck_Stdin_And_Dash(t *testing.T) {
 	for _, args := range [][]string{{"check"}, {"check", "-"}} {
-		out, _, code := run(t, `{"phoneNumber":"5551234567"}`, args...)
-		if want := `{"phoneNumber":"tel:+15551234567"}`; out != want || code != 0 {
+		out, _, code := run(t, `{"phoneNumber":"3172224567"}`, args...)
+		if want := `{"phoneNumber":"tel:+13172224567"}`; out != want || code != 0 {
 			t.Errorf("%v: stdout = %q (exit %d), want %q (exit 0)", args, out, code, want)
 		}
 	}
@@ -161,13 +161,13 @@ func TestCheck_RegionAndCountry_SelectNumberingPlan(t *testing.T) {
 }
 
 func TestCheck_PathSelectsRule(t *testing.T) {
-	body := `{"phoneNumber":"5551234567"}`
+	body := `{"phoneNumber":"3172224567"}`
 	out, errOut, code := run(t, body, "check", "--path", "/api/v2/users/me", "--method", "GET")
 	if out != body || code != 0 || !strings.HasPrefix(errOut, "pass GET /api/v2/users/me: no rule matches") {
 		t.Errorf("stdout = %q stderr = %q (exit %d), want the body unchanged and a pass line", out, errOut, code)
 	}
 	out, _, _ = run(t, body, "check", "--path", "/api/v2/conversations/calls/user/abc?x=1")
-	if want := `{"phoneNumber":"tel:+15551234567"}`; out != want {
+	if want := `{"phoneNumber":"tel:+13172224567"}`; out != want {
 		t.Errorf("user route: stdout = %q, want %q", out, want)
 	}
 }
@@ -190,7 +190,7 @@ func TestCheck_UsageErrors_Exit2(t *testing.T) {
 	f(`region (from --region): "mars-1" is not a Genesys Cloud region: use one of us-east-1`, "check", "--region", "mars-1")
 	f(`country (from --country): "XX" is not an ISO 3166 alpha-2 country`, "check", "--country", "XX")
 	f(`mode (from --mode): "block" is not a mode: use enforce, rewrite or audit`, "check", "--mode", "block")
-	f(`validation (from --set): "strict" is not a validation level: use possible or valid`, "check", "--validation", "strict")
+	f(`validation (from --set): "exact" is not a validation level: use valid, possible or strict`, "check", "--validation", "exact")
 	f(`limits.max_body_bytes (from --set): "lots" is not a byte size`, "check", "--set", "limits.max_body_bytes=lots")
 	f(`--set regoin: unknown key: did you mean region?`, "check", "--set", "regoin=x")
 	f("flag provided but not defined: -nope", "check", "--nope")
@@ -284,5 +284,35 @@ func TestConfig_TypoIsAnError(t *testing.T) {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)
 		}
+	}
+}
+
+// check shows kept values and never reads a national number into a
+// country it is not valid in; the problem says where the country came from.
+func TestCheck_KeptValuesAndWrongCountry(t *testing.T) {
+	body := `{"phoneNumber":"911","to":"020 7946 0958","participants":[{"address":"tel:30005"},{"address":"ForceDisconnect@localhost"}]}`
+	out, errOut, code := run(t, body, "check", "--region", "eu-west-1")
+	if code != 1 || !strings.Contains(out, `"callfix.invalid.address.not_valid_in_country"`) {
+		t.Errorf("enforce: exit %d, stdout %q; want exit 1 with a not_valid_in_country 400 body", code, out)
+	}
+	for _, want := range []string{
+		"kept phoneNumber emergency \"911\"\n",
+		"kept participants[0].address extension \"tel:30005\"\n",
+		"kept participants[1].address network_address \"ForceDisconnect@localhost\"\n",
+		"problem to not_valid_in_country \"020 7946 0958\": to is not a valid number in IE (read in IE, the default country of region eu-west-1; set `country` or send `X-Callfix-Country`)\n",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr = %q, want a line %q", errOut, want)
+		}
+	}
+	// rewrite mode forwards the wrong-country number as sent, never as +353.
+	out, _, code = run(t, body, "check", "--region", "eu-west-1", "--mode", "rewrite")
+	if code != 0 || out != body {
+		t.Errorf("rewrite: exit %d, stdout %q; want exit 0 and the body as sent", code, out)
+	}
+	// With the country the client meant, it is repaired.
+	out, _, code = run(t, `{"to":"020 7946 0958"}`, "check", "--region", "eu-west-1", "--country", "GB")
+	if want := `{"to":"tel:+442079460958"}`; code != 0 || out != want {
+		t.Errorf("--country GB: exit %d, stdout %q; want %q", code, out, want)
 	}
 }

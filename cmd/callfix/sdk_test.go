@@ -173,8 +173,8 @@ func TestSDK_GoPythonDotNet_BasePathSwap(t *testing.T) {
 		{"callUserId stays raw", sdkCreateCallRequest{PhoneNumber: sdkStr("317-555-0100"), CallerId: sdkStr("tel:317.555.0199"), CallUserId: sdkStr(sdkUUID)},
 			`{"phoneNumber":"tel:+13175550100","callerId":"+13175550199","callUserId":"` + sdkUUID + `"}`},
 		// Legacy integrations that send maps: encoding/json sorts the keys.
-		{"seed shape", map[string]any{"to": map[string]any{"to": "15551234567"}, "from": map[string]any{"from": sdkUUID}},
-			`{"from":{"from":"user:` + sdkUUID + `"},"to":{"to":"tel:+15551234567"}}`},
+		{"seed shape", map[string]any{"to": map[string]any{"to": "13172224567"}, "from": map[string]any{"from": sdkUUID}},
+			`{"from":{"from":"user:` + sdkUUID + `"},"to":{"to":"tel:+13172224567"}}`},
 	} {
 		n := in.API.Count()
 		status, answer := c.call(t, "POST", "/api/v2/conversations/calls", tc.body)

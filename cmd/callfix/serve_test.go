@@ -320,7 +320,7 @@ func TestServe_SIGTERM_InFlightRequestFinishes(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		resp, err := httpClient.Post(base+"/api/v2/conversations/calls", "application/json", strings.NewReader(`{"phoneNumber":"5551234567"}`))
+		resp, err := httpClient.Post(base+"/api/v2/conversations/calls", "application/json", strings.NewReader(`{"phoneNumber":"3172224567"}`))
 		if err != nil {
 			done <- result{err: err}
 			return
@@ -337,7 +337,7 @@ func TestServe_SIGTERM_InFlightRequestFinishes(t *testing.T) {
 	if res.err != nil || res.status != 200 {
 		t.Errorf("in-flight request: %d %s %v, want 200", res.status, res.body, res.err)
 	}
-	if got := string(up.Requests()[0].Body); got != `{"phoneNumber":"tel:+15551234567"}` {
+	if got := string(up.Requests()[0].Body); got != `{"phoneNumber":"tel:+13172224567"}` {
 		t.Errorf("upstream body = %s, want the rewritten one", got)
 	}
 	if code := p.wait(5 * time.Second); code != 0 {

@@ -19,16 +19,22 @@ and shows what callfix would do with it, without any network:
 
   stdout  exactly the body callfix would forward; when enforce mode would
           reject the request, the 400 error body callfix would answer with
-  stderr  one line per change or problem, or one saying why nothing was
-          inspected (no rule matches, the body is not a JSON object);
-          values are shown in full here (it is your own input), while the
-          400 body masks them as the proxy would (--mask)
+  stderr  one line per change, problem or value kept on purpose, or one
+          saying why nothing was inspected (no rule matches, the body is not
+          a JSON object); values are shown in full here (it is your own
+          input), while the 400 body masks them as the proxy would (--mask):
+            change phoneNumber phone "(317) 222-2222" -> "tel:+13172222222" (US)
+            problem to not_valid_in_country "020 7946 0958": to is not ...
+            kept participants[0].address emergency "911"
+          Kept values (emergency, short_code, extension, network_address,
+          operator_pattern) are forwarded byte for byte in every mode.
 
 Exit status: 0 the request would be forwarded, 1 enforce mode would reject
 it, 2 bad usage or configuration.
 
 Examples:
-  echo '{"phoneNumber":"(555) 123-4567"}' | callfix check
+  echo '{"phoneNumber":"(317) 222-2222"}' | callfix check
+  echo '{"phoneNumber":"555-123-4567"}' | callfix check --validation possible
   callfix check --region eu-west-2 --path /api/v2/conversations/calls captured.json
 `
 
@@ -37,7 +43,7 @@ func runCheck(args []string, env Env) int {
 	cf := addConfigFlags(fs)
 	method := fs.String("method", "POST", "HTTP method of the request")
 	path := fs.String("path", "/api/v2/conversations/calls", "request path (query allowed) that selects the rule")
-	fs.String("validation", "", "possible (the length fits the country's plan) or valid (the number is assigned) (default possible)")
+	fs.String("validation", "", "valid (a national number must be assigned in the country it is read in; one with its country code, possible), possible (only possible: 555 test numbers) or strict (always assigned) (default valid)")
 	fs.String("mask", "", "how the 400 body shows values: partial, hash, full or none (default partial)")
 	cf.extra["validation"] = "validation"
 	cf.extra["mask"] = "mask"
@@ -81,7 +87,10 @@ func runCheck(args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "change %s %s %s -> %s%s\n", c.Path, c.Kind, strconv.Quote(c.From), strconv.Quote(c.To), where)
 	}
 	for _, p := range res.Problems {
-		fmt.Fprintf(env.Stderr, "problem %s %s %s: %s\n", p.Path, p.Reason.Code(), strconv.Quote(p.Value), p.Message())
+		fmt.Fprintf(env.Stderr, "problem %s %s %s: %s\n", p.Path, p.Reason.Code(), strconv.Quote(p.Value), p.MessageFrom(snap.CountryOrigin))
+	}
+	for _, k := range res.Kept {
+		fmt.Fprintf(env.Stderr, "kept %s %s %s\n", k.Path, k.Reason.Code(), strconv.Quote(k.Value))
 	}
 	d := rewrite.Decide(snap.Mode, body, &res)
 	if d.Reject {

@@ -8,7 +8,7 @@ import (
 
 func run(args ...string) (string, string, int) {
 	var out, errb bytes.Buffer
-	code := Run(args, Env{Stdin: strings.NewReader(`{"phoneNumber":"(555) 123-4567"}`), Stdout: &out, Stderr: &errb})
+	code := Run(args, Env{Stdin: strings.NewReader(`{"phoneNumber":"(317) 222-4567"}`), Stdout: &out, Stderr: &errb})
 	return out.String(), errb.String(), code
 }
 
@@ -36,10 +36,10 @@ func TestRun_ExitCodes(t *testing.T) {
 
 func TestRun_CheckWritesTheForwardedBody(t *testing.T) {
 	out, errOut, code := run("check")
-	if want := `{"phoneNumber":"tel:+15551234567"}`; out != want || code != 0 {
+	if want := `{"phoneNumber":"tel:+13172224567"}`; out != want || code != 0 {
 		t.Errorf("stdout = %q (exit %d), want %q", out, code, want)
 	}
-	if !strings.HasPrefix(errOut, `change phoneNumber phone "(555) 123-4567" -> "tel:+15551234567" (US)`) {
+	if !strings.HasPrefix(errOut, `change phoneNumber phone "(317) 222-4567" -> "tel:+13172224567" (US)`) {
 		t.Errorf("stderr = %q", errOut)
 	}
 }
