@@ -205,7 +205,10 @@ func fastNational(d []byte, region string) (e164 string, reason Reason, ok bool)
 func validNational(e164, country string) bool {
 	ri := regionFor(country)
 	num := nationalNumber(int32(ri.cc), e164[1+len(ri.ccStr):])
-	return num != nil && phonenumbers.IsValidNumber(num)
+	// Valid in the country itself is the common answer and costs one type
+	// match; IsValidNumber first looks for the number's region among all
+	// that share the calling code (two dozen under +1).
+	return num != nil && (phonenumbers.IsValidNumberForRegion(num, country) || phonenumbers.IsValidNumber(num))
 }
 
 // nationalNumber builds the PhoneNumber that phonenumbers' parser makes of
