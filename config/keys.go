@@ -29,7 +29,7 @@ type Key struct {
 	typ   reflect.Type
 }
 
-// dedicatedFlags are the flags of DESIGN.md's CLI contract.
+// dedicatedFlags are the flags of the CLI contract (docs/ARCHITECTURE.md).
 var dedicatedFlags = map[string]string{
 	"listen":         "listen",
 	"admin_listen":   "admin-listen",

@@ -45,7 +45,7 @@ func loadProblems(t *testing.T, opts config.Options) []string {
 	return problemsOf(t, err)
 }
 
-// The DESIGN.md settings, each set differently in every layer. mode has only
+// The settings of the CLI contract (docs/ARCHITECTURE.md), each set differently in every layer. mode has only
 // three values, so its flag value equals the default and the Source tells
 // the layers apart.
 const layeredFile = `
@@ -79,7 +79,7 @@ var layeredFlags = map[string]string{
 	"upstream.login": "https://login.flag.example",
 }
 
-// valueOf returns the effective value of one of the DESIGN.md settings.
+// valueOf returns the effective value of one of the contract's settings.
 func valueOf(t *testing.T, c *config.Config, key string) string {
 	t.Helper()
 	switch key {
@@ -394,7 +394,7 @@ func TestKeys_EnvNamesAreUnique(t *testing.T) {
 	}
 }
 
-// The environment variables and flags of DESIGN.md's contract.
+// The environment variables and flags of the contract (docs/ARCHITECTURE.md).
 func TestKeys_DesignNames(t *testing.T) {
 	byName := map[string]config.Key{}
 	for _, k := range config.Keys() {

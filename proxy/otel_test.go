@@ -23,7 +23,7 @@ import (
 	"github.com/callfix/callfix/internal/upstreamtest"
 )
 
-// The names of DESIGN.md's telemetry section.
+// The names of the telemetry contract (docs/ARCHITECTURE.md).
 const (
 	otelCallsPath  = "/api/v2/conversations/calls"
 	otelCallsRoute = "POST /api/v2/conversations/calls"

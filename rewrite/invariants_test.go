@@ -1,7 +1,7 @@
 package rewrite_test
 
 // Shared property checks for the rewrite engine: the invariants of
-// DESIGN.md ("Rewriting rules") plus the contract of Result. They are run by
+// docs/ARCHITECTURE.md ("How a request travels") plus the contract of Result. They are run by
 // the golden tests, the fuzz targets and TestInvariant*.
 //
 // Every check is independent of the engine's own code: documents are read
@@ -842,7 +842,7 @@ func TestInvariantRegressions(t *testing.T) {
 	}{
 		// Normalized.Changed was decided against the parsed number, not the
 		// value as sent (fixed in 55a2cdf). callerId is e164: a tel: URI
-		// must become +E.164 (DESIGN.md, format table).
+		// must become +E.164 (the README's format table).
 		{"changed-flag/callerId-tel-phone-context", def, `{"callerId":"tel:5551234567;phone-context=+1"}`,
 			want{body: `{"callerId":"+15551234567"}`, changes: 1}},
 		{"changed-flag/level-valid-callerId-tel", valid, `{"callerId":"tel:+12015550123"}`,
@@ -880,7 +880,7 @@ func TestInvariantRegressions(t *testing.T) {
 			}
 		})
 	}
-	// Rewriting twice must change nothing the second time (DESIGN.md,
+	// Rewriting twice must change nothing the second time (the README's guarantees,
 	// invariants): "00000000000" read in GB became +440000000000, which the
 	// second pass read as +44000000000 (found by FuzzValue, corpus file
 	// 808b8676f66eec86; fixed in e02b89a).

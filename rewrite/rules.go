@@ -29,7 +29,7 @@ type Field struct {
 	Format Format
 }
 
-// DefaultRules returns the built-in rules of DESIGN.md: the call-creating
+// DefaultRules returns the built-in rules (README, "What gets rewritten"): the call-creating
 // endpoints, with every field Genesys reads as an address. callUserId,
 // callQueueId, userId and all other fields are left alone: Genesys documents
 // them as raw IDs.

@@ -9,7 +9,7 @@ import (
 	"github.com/callfix/callfix/rewrite"
 )
 
-// Codes of the errors callfix itself answers (DESIGN.md).
+// Codes of the errors callfix itself answers (docs/ARCHITECTURE.md, Contracts).
 const (
 	CodeInvalidAddress      = "callfix.invalid.address"      // 400
 	CodeBadRequest          = "callfix.bad.request"          // 400: malformed HTTP framing or headers

@@ -10,7 +10,7 @@ import (
 )
 
 // configFlags are the flags every configuration-reading command takes
-// (DESIGN.md: serve, check and config share them).
+// (serve, check and config share them).
 type configFlags struct {
 	file string
 	sets setFlag

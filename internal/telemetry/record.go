@@ -38,7 +38,7 @@ type Record struct {
 	Mask Masker
 }
 
-// Attribute and event names of DESIGN.md.
+// Attribute and event names of the telemetry contract (docs/ARCHITECTURE.md).
 const (
 	SpanRewrite     = "callfix.rewrite"
 	EventChange     = "callfix.change"

@@ -62,7 +62,7 @@ func ended(rec *tracetest.SpanRecorder, name string) []sdktrace.ReadOnlySpan {
 	return out
 }
 
-// The callfix.rewrite span of DESIGN.md: under the server span, the
+// The callfix.rewrite span of the telemetry contract: under the server span, the
 // attributes, one event per change and per problem, values masked, times
 // from the record.
 func TestRecordRewriteSpan_AttributesAndEvents(t *testing.T) {
