@@ -26,6 +26,9 @@ import (
 
 var errTooLarge = errors.New("body larger than the limit")
 
+// originHeader is where the country came from when the client chose it.
+const originHeader = "sent in X-Callfix-Country"
+
 // intercept reads a request that matches a rule, rewrites it, and forwards
 // it or answers 400 according to the mode. It records a server span, the
 // callfix.rewrite span, a client span for the upstream call, metrics, the
@@ -94,13 +97,15 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 			encoding = it.value
 		}
 	}
+	// origin says where rec.Country came from, for the 400's message.
+	origin := st.snap.CountryOrigin
 	if v := countryHdr; len(v) > 0 {
 		cc := strings.ToUpper(strings.TrimSpace(string(v)))
 		if !rewrite.KnownCountry(cc) {
 			fail(400, apierror.CodeBadRequest, "X-Callfix-Country must be an ISO 3166 alpha-2 country with a numbering plan, such as US or GB")
 			return
 		}
-		rec.Country = cc
+		rec.Country, origin = cc, originHeader
 	}
 
 	limit := st.maxBody
@@ -165,12 +170,7 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 	rec.RequestID = s.requestID(ctx)
 	if d.Reject {
 		rec.Status = 400
-		b := apierror.InvalidAddress(res.Problems, st.masker.Mask, rec.RequestID)
-		ctx.Response.Header.DisableNormalizing()
-		ctx.SetStatusCode(400)
-		ctx.SetContentType("application/json")
-		ctx.Response.Header.Set("X-Request-Id", rec.RequestID)
-		ctx.SetBody(b.JSON())
+		writeError(ctx, 400, rec.RequestID, apierror.InvalidAddressFrom(res.Problems, origin, st.masker.Mask, rec.RequestID).JSON())
 		return
 	}
 	if d.Outcome == rewrite.OutcomeRewritten {

@@ -183,7 +183,8 @@ func (s *Server) ServeTLS(ln net.Listener, certFile, keyFile string) error {
 }
 
 func (s *Server) limit(ln net.Listener) net.Listener {
-	return newLimitListener(ln, s.mgr.Current().Config.Server.MaxConns)
+	c := &s.mgr.Current().Config.Server
+	return newLimitListener(ln, c.MaxConns, int(c.MaxHeaderBytes), s.busyAnswer)
 }
 
 // SetReady sets readiness, for a caller that has bound the listener and
@@ -632,13 +633,74 @@ func upstreamError(err error, name string) (int, string, string) {
 	return 502, apierror.CodeUpstreamUnavailable, "callfix could not reach the Genesys Cloud " + name + " host, or it answered with something that is not HTTP"
 }
 
-// answer writes a callfix error in Genesys's format.
+// answer writes a callfix error: in Genesys's API format, or in the OAuth
+// format of Genesys's login host when the request was for it (/oauth/* and
+// the login prefixes), where SDK token code reads errors.
 func (s *Server) answer(ctx *fasthttp.RequestCtx, status int, code, msg, id string) {
+	if s.loginRequest(ctx) {
+		writeError(ctx, status, id, apierror.NewOAuth(status, msg).JSON())
+		return
+	}
+	writeError(ctx, status, id, apierror.New(status, code, msg, id).JSON())
+}
+
+// writeError writes a callfix error body with the request ID in
+// X-Request-Id and in ININ-Correlation-Id, the header Genesys's own errors
+// carry and SDKs read into their errors (the Go SDK's shows it in brackets).
+func writeError(ctx *fasthttp.RequestCtx, status int, id string, body []byte) {
 	ctx.Response.Header.DisableNormalizing()
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")
 	ctx.Response.Header.Set("X-Request-Id", id)
-	ctx.SetBody(apierror.New(status, code, msg, id).JSON())
+	ctx.Response.Header.Set("ININ-Correlation-Id", id)
+	ctx.SetBody(body)
+}
+
+// loginRequest reports whether the request is routed to the login host.
+// A request line callfix cannot route counts as an API request.
+func (s *Server) loginRequest(ctx *fasthttp.RequestCtx) bool {
+	target, ok := originForm(ctx.Request.Header.RequestURI())
+	if !ok {
+		return false
+	}
+	st := s.state.Load()
+	up, _ := st.route(target)
+	return up == st.login
+}
+
+// busyAnswer is the 503 for a connection beyond server.max_conns, given
+// what the client sent of its request head: with the client's request ID
+// when it sent a sane one, in the OAuth format on the login routes.
+func (s *Server) busyAnswer(head []byte) []byte {
+	const msg = "callfix is serving server.max_conns connections already; retry later"
+	if i := bytes.Index(head, []byte("\r\n\r\n")); i >= 0 {
+		head = head[:i+2]
+	}
+	line, rest, _ := bytes.Cut(head, []byte("\n"))
+	var clientID []byte
+	for it := (headerIter{raw: rest}); it.next(); {
+		if bytes.EqualFold(it.key, hdrRequestID) {
+			clientID = it.value
+			break
+		}
+	}
+	id := s.idFrom(clientID)
+	login := false
+	if f := bytes.Fields(line); len(f) == 3 {
+		if target, ok := originForm(f[1]); ok {
+			st := s.state.Load()
+			up, _ := st.route(target)
+			login = up == st.login
+		}
+	}
+	var body []byte
+	if login {
+		body = apierror.NewOAuth(503, msg).JSON()
+	} else {
+		body = apierror.New(503, apierror.CodeServerBusy, msg, id).JSON()
+	}
+	return []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nX-Request-Id: " + id +
+		"\r\nININ-Correlation-Id: " + id + "\r\nConnection: close\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + string(body))
 }
 
 // serverError answers what fasthttp itself refuses (malformed requests,
@@ -666,7 +728,13 @@ func (s *Server) serverError(ctx *fasthttp.RequestCtx, err error) {
 // requestID returns the client's X-Request-Id when it is a sane token, or
 // a new one: 8 hex digits of this process and a sequence number.
 func (s *Server) requestID(ctx *fasthttp.RequestCtx) string {
-	if v := header(&ctx.Request.Header, hdrRequestID); len(v) > 0 && len(v) <= 128 && isToken(v) {
+	return s.idFrom(header(&ctx.Request.Header, hdrRequestID))
+}
+
+// idFrom returns the client's request ID v when it is a sane token, or a
+// new one.
+func (s *Server) idFrom(v []byte) string {
+	if len(v) > 0 && len(v) <= 128 && isToken(v) {
 		return string(v)
 	}
 	return s.idPrefix + "-" + strconv.FormatUint(s.idSeq.Add(1), 16)
