@@ -103,12 +103,14 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.state.Store(st)
+	s.logCountry(st.snap)
 	opts.Config.SetApply(func(snap *config.Snapshot) error {
 		st, err := newState(snap, s.state.Load(), s.dial)
 		if err != nil {
 			return err
 		}
 		s.state.Store(st)
+		s.logCountry(snap)
 		return nil
 	})
 	c := &opts.Config.Current().Config
@@ -137,6 +139,22 @@ func New(opts Options) (*Server, error) {
 		Logger:                fasthttpLogger{s.log},
 	}
 	return s, nil
+}
+
+// logCountry says, at start-up and on every reload, when national numbers
+// are read in the region's default country rather than in one configured:
+// it is a guess (many organisations live in a region outside their own
+// country), and the line says how to set it. With country: auto it says
+// that each new token costs one lookup.
+func (s *Server) logCountry(snap *config.Snapshot) {
+	switch {
+	case snap.CountryAuto:
+		s.log.Info("country is auto: national numbers are read in each organisation's country, learnt with one GET /api/v2/organizations/me per new bearer token; the region's country when that fails",
+			"fallback_country", snap.Country, "region", snap.Region.Name)
+	case snap.Sources["country"] == config.SourceRegion:
+		s.log.Info("national numbers are read in the default country of the region, which may not be the organisation's: set country (CALLFIX_COUNTRY, --country) to it, set country: auto to learn it from Genesys, or send X-Callfix-Country per request",
+			"country", snap.Country, "region", snap.Region.Name)
+	}
 }
 
 // streamThreshold is the body size fasthttp reads before calling the
