@@ -166,7 +166,7 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 	res := st.snap.Engine.Rewrite(rt, body, rec.Country)
 	d := rewrite.Decide(st.snap.Mode, body, &res)
 	rec.RewriteEnd = time.Now()
-	rec.Outcome, rec.Changes, rec.Problems, rec.Skipped = d.Outcome, res.Changes, res.Problems, res.Skipped
+	rec.Outcome, rec.Changes, rec.Problems, rec.Kept, rec.Skipped = d.Outcome, res.Changes, res.Problems, res.Kept, res.Skipped
 	rec.RequestID = s.requestID(ctx)
 	if d.Reject {
 		rec.Status = 400

@@ -74,6 +74,19 @@ func (a *auditWriter) write(traceID trace.TraceID, hasTrace bool, r *Record, now
 		b = appendJSON(b, r.Mask.Mask(p.Value))
 		b = append(b, '}')
 	}
+	b = append(b, `],"kept":[`...)
+	for i, k := range r.Kept {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"field":`...)
+		b = appendJSON(b, k.Path)
+		b = append(b, `,"reason":"`...)
+		b = append(b, k.Reason.Code()...)
+		b = append(b, `","value":`...)
+		b = appendJSON(b, r.Mask.Mask(k.Value))
+		b = append(b, '}')
+	}
 	b = append(b, `],"status":`...)
 	b = strconv.AppendInt(b, int64(r.Status), 10)
 	b = append(b, `,"upstream_status":`...)
