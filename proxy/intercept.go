@@ -64,8 +64,15 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 		}
 		s.notify(&rec)
 	}()
+	// The request ID is taken once: without a client's, each call to
+	// requestID makes a new one.
+	setID := func() {
+		if rec.RequestID == "" {
+			rec.RequestID = s.requestID(ctx)
+		}
+	}
 	fail := func(status int, code, msg string) {
-		rec.RequestID = s.requestID(ctx)
+		setID()
 		rec.Status = status
 		rec.Outcome = rewrite.OutcomeRejected
 		rec.RewriteStart, rec.RewriteEnd = time.Now(), time.Now()
@@ -87,14 +94,16 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 		rec.Status = ctx.Response.StatusCode()
 	}
 
-	// One pass over the client's headers for the two callfix reads.
-	var countryHdr, encoding []byte
+	// One pass over the client's headers for what callfix reads.
+	var countryHdr, encoding, auth []byte
 	for it := (headerIter{raw: in.RawHeaders()}); it.next(); {
 		switch {
 		case countryHdr == nil && bytes.EqualFold(it.key, hdrCountry):
 			countryHdr = it.value
 		case encoding == nil && bytes.EqualFold(it.key, hdrContentEncode):
 			encoding = it.value
+		case auth == nil && bytes.EqualFold(it.key, hdrAuthorization):
+			auth = it.value
 		}
 	}
 	// origin says where rec.Country came from, for the 400's message.
@@ -137,6 +146,16 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 	}
 	raw := buf.B
 
+	// country: auto, and the client did not choose: the organisation's.
+	if len(countryHdr) == 0 && st.snap.CountryAuto {
+		if tok := bearer(auth); tok != nil {
+			setID()
+			if cc, ok := s.learnCountry(sctx, st, tok, rec.RequestID); ok {
+				rec.Country, origin = cc, originLearnt
+			}
+		}
+	}
+
 	body := raw
 	encoded := false
 	rec.RewriteStart = time.Now()
@@ -154,7 +173,7 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 			rec.Skipped = rewrite.SkipNotJSON
 			rec.Outcome = rewrite.OutcomeUnchanged
 			rec.RewriteEnd = time.Now()
-			rec.RequestID = s.requestID(ctx)
+			setID()
 			send(raw, -1, false)
 			return
 		default:
@@ -166,8 +185,8 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 	res := st.snap.Engine.Rewrite(rt, body, rec.Country)
 	d := rewrite.Decide(st.snap.Mode, body, &res)
 	rec.RewriteEnd = time.Now()
+	setID()
 	rec.Outcome, rec.Changes, rec.Problems, rec.Kept, rec.Skipped = d.Outcome, res.Changes, res.Problems, res.Kept, res.Skipped
-	rec.RequestID = s.requestID(ctx)
 	if d.Reject {
 		rec.Status = 400
 		writeError(ctx, 400, rec.RequestID, apierror.InvalidAddressFrom(res.Problems, origin, st.masker.Mask, rec.RequestID).JSON())

@@ -68,6 +68,8 @@ type Server struct {
 	idPrefix string
 	idSeq    atomic.Uint64
 	dial     func(addr string) (net.Conn, error)
+	// countries are the organisations' countries learnt (country: auto).
+	countries *countryCache
 }
 
 // state is what one configuration snapshot needs at request time.
@@ -79,6 +81,9 @@ type state struct {
 	loginPrefixes [][]byte
 	maxBody       int
 	timeout       time.Duration
+	// lookup asks the API host for an organisation's country; nil unless
+	// country is auto.
+	lookup *lookupClient
 }
 
 // New builds a Server on the manager's current configuration and follows
@@ -88,7 +93,8 @@ func New(opts Options) (*Server, error) {
 	if opts.Config == nil {
 		return nil, errors.New("proxy: Options.Config is required")
 	}
-	s := &Server{mgr: opts.Config, log: opts.Logger, tel: opts.Telemetry, observer: opts.Observer, tls: opts.TLS, dial: opts.Dial}
+	s := &Server{mgr: opts.Config, log: opts.Logger, tel: opts.Telemetry, observer: opts.Observer, tls: opts.TLS, dial: opts.Dial,
+		countries: newCountryCache()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -178,6 +184,13 @@ func newState(snap *config.Snapshot, prev *state, dial func(string) (net.Conn, e
 	mode, _ := telemetry.ParseMaskMode(c.Mask)
 	st := &state{snap: snap, api: api, login: login, maxBody: int(c.Limits.MaxBodyBytes), timeout: c.Upstream.Timeout,
 		masker: telemetry.Masker{Mode: mode, Key: []byte(c.MaskKey.Value())}}
+	if snap.CountryAuto {
+		var prevLookup *lookupClient
+		if prev != nil {
+			prevLookup = prev.lookup
+		}
+		st.lookup = newLookupClient(api, c.CountryLookup.Timeout, c.Upstream.DialTimeout, int(c.Limits.MaxBodyBytes), c.Upstream.MaxConns, c.Upstream.IdleTimeout, dial, prevLookup)
+	}
 	for _, p := range c.Gateway.APIPrefixes {
 		st.apiPrefixes = append(st.apiPrefixes, []byte(p))
 	}
@@ -744,19 +757,27 @@ func (s *Server) serverError(ctx *fasthttp.RequestCtx, err error) {
 }
 
 // requestID returns the client's X-Request-Id when it is a sane token, or
-// a new one: 8 hex digits of this process and a sequence number.
+// callfix's own: 8 hex digits of this process and fasthttp's ID of the
+// request (its connection and its number on it), the same every time it is
+// asked for during one request, so that an error answered deep in the
+// forwarding carries the ID its audit record has.
 func (s *Server) requestID(ctx *fasthttp.RequestCtx) string {
-	return s.idFrom(header(&ctx.Request.Header, hdrRequestID))
+	if v := header(&ctx.Request.Header, hdrRequestID); saneID(v) {
+		return string(v)
+	}
+	return s.idPrefix + "-" + strconv.FormatUint(ctx.ID(), 16)
 }
 
 // idFrom returns the client's request ID v when it is a sane token, or a
-// new one.
+// new one, for a connection refused before fasthttp saw it.
 func (s *Server) idFrom(v []byte) string {
-	if len(v) > 0 && len(v) <= 128 && isToken(v) {
+	if saneID(v) {
 		return string(v)
 	}
-	return s.idPrefix + "-" + strconv.FormatUint(s.idSeq.Add(1), 16)
+	return s.idPrefix + "-b" + strconv.FormatUint(s.idSeq.Add(1), 16)
 }
+
+func saneID(v []byte) bool { return len(v) > 0 && len(v) <= 128 && isToken(v) }
 
 // header returns the first value of the request header name, matched
 // without regard to case (the server keeps names as sent, so fasthttp's
