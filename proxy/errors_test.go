@@ -165,3 +165,16 @@ func TestErrors_Busy_SilentClientStillAnswered(t *testing.T) {
 		t.Errorf("answered after %s, want within about a second", d)
 	}
 }
+
+// An intercepted request without an X-Request-Id that fails upstream gets
+// the request ID its record has: one ID per request, however often asked.
+func TestErrors_InterceptedUpstreamFailure_ContextIDIsTheRecordsID(t *testing.T) {
+	obs := &recorder{}
+	r := startRig(t, rigOptions{observer: obs, flags: map[string]string{"upstream.api": "http://" + closedPort(t)}})
+	resp := r.do(request("POST", callsPath, []byte(`{"phoneNumber":"5551234567"}`), jsonCT))
+	b := wantAPIError(t, "refused", resp, 502, "callfix.upstream.unavailable")
+	recs := obs.records()
+	if len(recs) != 1 || recs[0].RequestID != b.ContextID {
+		t.Errorf("records = %+v, want one with request ID %q (the contextId)", recs, b.ContextID)
+	}
+}
