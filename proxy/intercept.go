@@ -156,6 +156,8 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 		}
 	}
 
+	rec.CountryOrigin = origin
+
 	body := raw
 	encoded := false
 	rec.RewriteStart = time.Now()

@@ -64,6 +64,9 @@ func TestIntercept_NotValidInCountry_RewriteMode_ForwardedAsSent(t *testing.T) {
 	wantForwarded(t, r, `{"phoneNumber":"020 7946 0958","callerId":"+442079460958"}`)
 	recs := obs.records()
 	if len(recs) != 1 || len(recs[0].Problems) != 1 || recs[0].Problems[0].Reason.Code() != "not_valid_in_country" || recs[0].Country != "IE" {
-		t.Errorf("records = %+v, want one with a not_valid_in_country problem read in IE", recs)
+		t.Fatalf("records = %+v, want one with a not_valid_in_country problem read in IE", recs)
+	}
+	if want := "the default country of region eu-west-1; set `country` or send `X-Callfix-Country`"; recs[0].CountryOrigin != want {
+		t.Errorf("record CountryOrigin = %q, want %q (the audit message says it)", recs[0].CountryOrigin, want)
 	}
 }

@@ -67,7 +67,7 @@ func (a *auditWriter) write(traceID trace.TraceID, hasTrace bool, r *Record, now
 		b = append(b, `{"field":`...)
 		b = appendJSON(b, p.Path)
 		b = append(b, `,"message":`...)
-		b = appendJSON(b, p.Message())
+		b = appendJSON(b, p.MessageFrom(r.CountryOrigin))
 		b = append(b, `,"reason":"`...)
 		b = append(b, p.Reason.Code()...)
 		b = append(b, `","value":`...)

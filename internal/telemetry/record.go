@@ -22,8 +22,11 @@ type Record struct {
 	Mode      rewrite.Mode
 	Outcome   rewrite.Outcome
 	Country   string
-	Changes   []rewrite.Change
-	Problems  []rewrite.Problem
+	// CountryOrigin says where Country came from, for the messages of
+	// problems that depend on it (rewrite.Problem.MessageFrom).
+	CountryOrigin string
+	Changes       []rewrite.Change
+	Problems      []rewrite.Problem
 	// Kept are the values forwarded as sent on purpose (emergency numbers,
 	// short codes, extensions, network addresses, operator patterns).
 	Kept    []rewrite.Kept

@@ -572,3 +572,21 @@ func TestRecordRewriteSpan_KeptEvents(t *testing.T) {
 		}
 	}
 }
+
+// A number not valid in the country it was read in: the audit message says
+// where that country came from, as the 400 does.
+func TestAudit_NotValidInCountry_MessageNamesTheCountrysOrigin(t *testing.T) {
+	r := sampleRecord()
+	r.Mode, r.Outcome, r.Changes, r.Country = rewrite.ModeRewrite, rewrite.OutcomeUnchanged, nil, "IE"
+	r.CountryOrigin = "the default country of region eu-west-1; set `country` or send `X-Callfix-Country`"
+	r.Problems = []rewrite.Problem{{Path: "phoneNumber", Value: "020 7946 0958", Reason: rewrite.ReasonNotValidInCountry, Country: "IE"}}
+	m, _ := audit(t, telemetry.Options{}, context.Background(), r)
+	ps, _ := m["problems"].([]any)
+	if len(ps) != 1 {
+		t.Fatalf("problems = %v", m["problems"])
+	}
+	p, _ := ps[0].(map[string]any)
+	if want := "phoneNumber is not a valid number in IE (read in IE, " + r.CountryOrigin + ")"; p["message"] != want || p["reason"] != "not_valid_in_country" {
+		t.Errorf("problem = %v, want message %q", p, want)
+	}
+}
