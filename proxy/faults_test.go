@@ -52,7 +52,7 @@ func TestFaults_UpstreamFailure_GenesysErrorAndExactlyOnePOST(t *testing.T) {
 			start := time.Now()
 			got := r.do(p.raw)
 			elapsed := time.Since(start)
-			wantAPIError(t, name+", "+p.name, got, wantStatus, wantCode)
+			wantError(t, name+", "+p.name, got, p.login, wantStatus, wantCode)
 			up := r.api
 			if p.login {
 				up = r.login
@@ -84,9 +84,14 @@ func TestFaults_UpstreamRefuses_502(t *testing.T) {
 		}
 		r := startRig(t, rigOptions{flags: map[string]string{key: "http://" + closedPort(t)}})
 		got := r.do(p.raw)
-		b := wantAPIError(t, p.name, got, 502, "callfix.upstream.unavailable")
-		if !strings.Contains(b.Message, "Genesys Cloud") {
-			t.Errorf("%s: message = %q, want it to say which host could not be reached", p.name, b.Message)
+		msg := ""
+		if p.login {
+			msg = wantOAuthError(t, p.name, got, 502, "temporarily_unavailable").Description
+		} else {
+			msg = wantAPIError(t, p.name, got, 502, "callfix.upstream.unavailable").Message
+		}
+		if !strings.Contains(msg, "Genesys Cloud") {
+			t.Errorf("%s: message = %q, want it to say which host could not be reached", p.name, msg)
 		}
 		if strings.Contains(r.logs.String(), `"Bearer`) {
 			t.Errorf("%s: the log holds a token", p.name)

@@ -57,6 +57,8 @@ type rigOptions struct {
 	discard bool
 	// observer is passed to proxy.Options.
 	observer proxy.Observer
+	// dial, when set, is proxy.Options.Dial.
+	dial func(addr string) (net.Conn, error)
 	// telemetry, when set, builds the proxy's telemetry from the loaded
 	// configuration; it is wired as callfix serve wires it (reload counts)
 	// and shut down after the proxy.
@@ -116,7 +118,7 @@ func startRig(t testing.TB, o rigOptions) *rig {
 		})
 	}
 	log := slog.New(slog.NewJSONHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := proxy.New(proxy.Options{Config: mgr, Logger: log, Observer: o.observer, Telemetry: tel})
+	srv, err := proxy.New(proxy.Options{Config: mgr, Logger: log, Observer: o.observer, Telemetry: tel, Dial: o.dial})
 	if err != nil {
 		t.Fatalf("proxy.New: %v", err)
 	}
@@ -445,6 +447,9 @@ func wantAPIError(t testing.TB, name string, resp *rawResponse, status int, code
 	if id == "" || b.ContextID != id {
 		t.Errorf("%s: contextId = %q, X-Request-Id = %q, want them equal and not empty", name, b.ContextID, id)
 	}
+	if corr := resp.Get1(t, "ININ-Correlation-Id"); corr != b.ContextID {
+		t.Errorf("%s: ININ-Correlation-Id = %q, want the contextId %q (SDKs read it into their errors)", name, corr, b.ContextID)
+	}
 	if b.Message == "" || b.MessageWithParams == "" {
 		t.Errorf("%s: message = %q, messageWithParams = %q, want both set", name, b.Message, b.MessageWithParams)
 	}
@@ -457,6 +462,74 @@ func wantAPIError(t testing.TB, name string, resp *rawResponse, status int, code
 		}
 	}
 	return b
+}
+
+// oauthError is the login host's error body.
+type oauthError struct {
+	Error            string `json:"error"`
+	Description      string `json:"description"`
+	ErrorDescription string `json:"error_description"`
+}
+
+// wantOAuthError checks that resp is a callfix error with the status in
+// the OAuth format of Genesys's login host: exactly error (code),
+// description and error_description (the same message), with X-Request-Id
+// and ININ-Correlation-Id equal and not empty, and no Go error text.
+func wantOAuthError(t testing.TB, name string, resp *rawResponse, status int, code string) oauthError {
+	t.Helper()
+	if resp.Status != status {
+		t.Errorf("%s: status = %d, want %d; body %s", name, resp.Status, status, resp.Body)
+	}
+	if ct := resp.Get1(t, "Content-Type"); ct != "application/json" {
+		t.Errorf("%s: Content-Type = %q, want %q", name, ct, "application/json")
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(resp.Body, &keys); err != nil {
+		t.Errorf("%s: body is not JSON: %v: %q", name, err, resp.Body)
+		return oauthError{}
+	}
+	if len(keys) != 3 {
+		t.Errorf("%s: body has %d fields, want error, description and error_description: %s", name, len(keys), resp.Body)
+	}
+	var b oauthError
+	if err := json.Unmarshal(resp.Body, &b); err != nil {
+		t.Errorf("%s: body does not have the OAuth error shape: %v: %s", name, err, resp.Body)
+		return oauthError{}
+	}
+	if b.Error != code {
+		t.Errorf("%s: error = %q, want %q: %s", name, b.Error, code, resp.Body)
+	}
+	if b.Description == "" || b.ErrorDescription != b.Description {
+		t.Errorf("%s: description = %q, error_description = %q, want the same message in both", name, b.Description, b.ErrorDescription)
+	}
+	id := resp.Get1(t, "X-Request-Id")
+	if corr := resp.Get1(t, "ININ-Correlation-Id"); id == "" || corr != id {
+		t.Errorf("%s: X-Request-Id = %q, ININ-Correlation-Id = %q, want them equal and not empty", name, id, corr)
+	}
+	for _, frag := range goErrorText {
+		if bytes.Contains(bytes.ToLower(resp.Body), []byte(strings.ToLower(frag))) {
+			t.Errorf("%s: body contains Go error text %q: %s", name, frag, resp.Body)
+		}
+	}
+	return b
+}
+
+// wantError is wantAPIError, or wantOAuthError with the OAuth code for the
+// status when login is true.
+func wantError(t testing.TB, name string, resp *rawResponse, login bool, status int, code string) {
+	t.Helper()
+	if !login {
+		wantAPIError(t, name, resp, status, code)
+		return
+	}
+	oauth := "invalid_request"
+	switch {
+	case status == 502 || status == 503 || status == 504:
+		oauth = "temporarily_unavailable"
+	case status >= 500:
+		oauth = "server_error"
+	}
+	wantOAuthError(t, name, resp, status, oauth)
 }
 
 func sha(b []byte) string {

@@ -26,6 +26,9 @@ import (
 
 var errTooLarge = errors.New("body larger than the limit")
 
+// originHeader is where the country came from when the client chose it.
+const originHeader = "sent in X-Callfix-Country"
+
 // intercept reads a request that matches a rule, rewrites it, and forwards
 // it or answers 400 according to the mode. It records a server span, the
 // callfix.rewrite span, a client span for the upstream call, metrics, the
@@ -61,8 +64,15 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 		}
 		s.notify(&rec)
 	}()
+	// The request ID is taken once: without a client's, each call to
+	// requestID makes a new one.
+	setID := func() {
+		if rec.RequestID == "" {
+			rec.RequestID = s.requestID(ctx)
+		}
+	}
 	fail := func(status int, code, msg string) {
-		rec.RequestID = s.requestID(ctx)
+		setID()
 		rec.Status = status
 		rec.Outcome = rewrite.OutcomeRejected
 		rec.RewriteStart, rec.RewriteEnd = time.Now(), time.Now()
@@ -84,23 +94,27 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 		rec.Status = ctx.Response.StatusCode()
 	}
 
-	// One pass over the client's headers for the two callfix reads.
-	var countryHdr, encoding []byte
+	// One pass over the client's headers for what callfix reads.
+	var countryHdr, encoding, auth []byte
 	for it := (headerIter{raw: in.RawHeaders()}); it.next(); {
 		switch {
 		case countryHdr == nil && bytes.EqualFold(it.key, hdrCountry):
 			countryHdr = it.value
 		case encoding == nil && bytes.EqualFold(it.key, hdrContentEncode):
 			encoding = it.value
+		case auth == nil && bytes.EqualFold(it.key, hdrAuthorization):
+			auth = it.value
 		}
 	}
+	// origin says where rec.Country came from, for the 400's message.
+	origin := st.snap.CountryOrigin
 	if v := countryHdr; len(v) > 0 {
 		cc := strings.ToUpper(strings.TrimSpace(string(v)))
 		if !rewrite.KnownCountry(cc) {
 			fail(400, apierror.CodeBadRequest, "X-Callfix-Country must be an ISO 3166 alpha-2 country with a numbering plan, such as US or GB")
 			return
 		}
-		rec.Country = cc
+		rec.Country, origin = cc, originHeader
 	}
 
 	limit := st.maxBody
@@ -132,6 +146,18 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 	}
 	raw := buf.B
 
+	// country: auto, and the client did not choose: the organisation's.
+	if len(countryHdr) == 0 && st.snap.CountryAuto {
+		if tok := bearer(auth); tok != nil {
+			setID()
+			if cc, ok := s.learnCountry(sctx, st, tok, rec.RequestID); ok {
+				rec.Country, origin = cc, originLearnt
+			}
+		}
+	}
+
+	rec.CountryOrigin = origin
+
 	body := raw
 	encoded := false
 	rec.RewriteStart = time.Now()
@@ -149,7 +175,7 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 			rec.Skipped = rewrite.SkipNotJSON
 			rec.Outcome = rewrite.OutcomeUnchanged
 			rec.RewriteEnd = time.Now()
-			rec.RequestID = s.requestID(ctx)
+			setID()
 			send(raw, -1, false)
 			return
 		default:
@@ -161,16 +187,11 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 	res := st.snap.Engine.Rewrite(rt, body, rec.Country)
 	d := rewrite.Decide(st.snap.Mode, body, &res)
 	rec.RewriteEnd = time.Now()
-	rec.Outcome, rec.Changes, rec.Problems, rec.Skipped = d.Outcome, res.Changes, res.Problems, res.Skipped
-	rec.RequestID = s.requestID(ctx)
+	setID()
+	rec.Outcome, rec.Changes, rec.Problems, rec.Kept, rec.Skipped = d.Outcome, res.Changes, res.Problems, res.Kept, res.Skipped
 	if d.Reject {
 		rec.Status = 400
-		b := apierror.InvalidAddress(res.Problems, st.masker.Mask, rec.RequestID)
-		ctx.Response.Header.DisableNormalizing()
-		ctx.SetStatusCode(400)
-		ctx.SetContentType("application/json")
-		ctx.Response.Header.Set("X-Request-Id", rec.RequestID)
-		ctx.SetBody(b.JSON())
+		writeError(ctx, 400, rec.RequestID, apierror.InvalidAddressFrom(res.Problems, origin, st.masker.Mask, rec.RequestID).JSON())
 		return
 	}
 	if d.Outcome == rewrite.OutcomeRewritten {

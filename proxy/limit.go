@@ -1,13 +1,11 @@
 package proxy
 
 import (
+	"bytes"
 	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/callfix/callfix/internal/apierror"
 )
 
 // limitListener caps the client connections served at once
@@ -16,16 +14,15 @@ import (
 // refusal, so that SDK error handling reads it like any Genesys error.
 type limitListener struct {
 	net.Listener
-	max    int64
-	active atomic.Int64
-	busy   []byte
+	max     int64
+	active  atomic.Int64
+	headMax int
+	// busy builds the 503 from what the client sent of its request head.
+	busy func(head []byte) []byte
 }
 
-func newLimitListener(ln net.Listener, max int) *limitListener {
-	body := apierror.New(503, apierror.CodeServerBusy, "callfix is serving server.max_conns connections already; retry later", "").JSON()
-	resp := "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: " +
-		strconv.Itoa(len(body)) + "\r\n\r\n" + string(body)
-	return &limitListener{Listener: ln, max: int64(max), busy: []byte(resp)}
+func newLimitListener(ln net.Listener, max, headMax int, busy func(head []byte) []byte) *limitListener {
+	return &limitListener{Listener: ln, max: int64(max), headMax: headMax, busy: busy}
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -44,9 +41,24 @@ func (l *limitListener) Accept() (net.Conn, error) {
 }
 
 // refuse answers one connection beyond the cap without blocking Accept.
+// It reads the request head first (at most server.max_header_bytes, for at
+// most a second), so that the answer carries the client's X-Request-Id and
+// takes the OAuth format on the login routes.
 func (l *limitListener) refuse(c net.Conn) {
+	_ = c.SetReadDeadline(time.Now().Add(time.Second))
+	head := make([]byte, 0, min(l.headMax, 4<<10))
+	for len(head) < l.headMax && !bytes.Contains(head, []byte("\r\n\r\n")) {
+		if len(head) == cap(head) {
+			head = append(head, 0)[:len(head)]
+		}
+		n, err := c.Read(head[len(head):min(cap(head), l.headMax)])
+		head = head[:len(head)+n]
+		if err != nil {
+			break
+		}
+	}
 	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-	_, _ = c.Write(l.busy)
+	_, _ = c.Write(l.busy(head))
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.CloseWrite()
 	}

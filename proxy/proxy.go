@@ -68,6 +68,8 @@ type Server struct {
 	idPrefix string
 	idSeq    atomic.Uint64
 	dial     func(addr string) (net.Conn, error)
+	// countries are the organisations' countries learnt (country: auto).
+	countries *countryCache
 }
 
 // state is what one configuration snapshot needs at request time.
@@ -79,6 +81,9 @@ type state struct {
 	loginPrefixes [][]byte
 	maxBody       int
 	timeout       time.Duration
+	// lookup asks the API host for an organisation's country; nil unless
+	// country is auto.
+	lookup *lookupClient
 }
 
 // New builds a Server on the manager's current configuration and follows
@@ -88,7 +93,8 @@ func New(opts Options) (*Server, error) {
 	if opts.Config == nil {
 		return nil, errors.New("proxy: Options.Config is required")
 	}
-	s := &Server{mgr: opts.Config, log: opts.Logger, tel: opts.Telemetry, observer: opts.Observer, tls: opts.TLS, dial: opts.Dial}
+	s := &Server{mgr: opts.Config, log: opts.Logger, tel: opts.Telemetry, observer: opts.Observer, tls: opts.TLS, dial: opts.Dial,
+		countries: newCountryCache()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -103,12 +109,14 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.state.Store(st)
+	s.logCountry(st.snap)
 	opts.Config.SetApply(func(snap *config.Snapshot) error {
 		st, err := newState(snap, s.state.Load(), s.dial)
 		if err != nil {
 			return err
 		}
 		s.state.Store(st)
+		s.logCountry(snap)
 		return nil
 	})
 	c := &opts.Config.Current().Config
@@ -139,6 +147,22 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
+// logCountry says, at start-up and on every reload, when national numbers
+// are read in the region's default country rather than in one configured:
+// it is a guess (many organisations live in a region outside their own
+// country), and the line says how to set it. With country: auto it says
+// that each new token costs one lookup.
+func (s *Server) logCountry(snap *config.Snapshot) {
+	switch {
+	case snap.CountryAuto:
+		s.log.Info("country is auto: national numbers are read in each organisation's country, learnt with one GET /api/v2/organizations/me per new bearer token; the region's country when that fails",
+			"fallback_country", snap.Country, "region", snap.Region.Name)
+	case snap.Sources["country"] == config.SourceRegion:
+		s.log.Info("national numbers are read in the default country of the region, which may not be the organisation's: set country (CALLFIX_COUNTRY, --country) to it, set country: auto to learn it from Genesys, or send X-Callfix-Country per request",
+			"country", snap.Country, "region", snap.Region.Name)
+	}
+}
+
 // streamThreshold is the body size fasthttp reads before calling the
 // handler; larger bodies stream through with bounded memory.
 const streamThreshold = 64 << 10
@@ -160,6 +184,13 @@ func newState(snap *config.Snapshot, prev *state, dial func(string) (net.Conn, e
 	mode, _ := telemetry.ParseMaskMode(c.Mask)
 	st := &state{snap: snap, api: api, login: login, maxBody: int(c.Limits.MaxBodyBytes), timeout: c.Upstream.Timeout,
 		masker: telemetry.Masker{Mode: mode, Key: []byte(c.MaskKey.Value())}}
+	if snap.CountryAuto {
+		var prevLookup *lookupClient
+		if prev != nil {
+			prevLookup = prev.lookup
+		}
+		st.lookup = newLookupClient(api, c.CountryLookup.Timeout, c.Upstream.DialTimeout, int(c.Limits.MaxBodyBytes), c.Upstream.MaxConns, c.Upstream.IdleTimeout, dial, prevLookup)
+	}
 	for _, p := range c.Gateway.APIPrefixes {
 		st.apiPrefixes = append(st.apiPrefixes, []byte(p))
 	}
@@ -183,7 +214,8 @@ func (s *Server) ServeTLS(ln net.Listener, certFile, keyFile string) error {
 }
 
 func (s *Server) limit(ln net.Listener) net.Listener {
-	return newLimitListener(ln, s.mgr.Current().Config.Server.MaxConns)
+	c := &s.mgr.Current().Config.Server
+	return newLimitListener(ln, c.MaxConns, int(c.MaxHeaderBytes), s.busyAnswer)
 }
 
 // SetReady sets readiness, for a caller that has bound the listener and
@@ -632,13 +664,74 @@ func upstreamError(err error, name string) (int, string, string) {
 	return 502, apierror.CodeUpstreamUnavailable, "callfix could not reach the Genesys Cloud " + name + " host, or it answered with something that is not HTTP"
 }
 
-// answer writes a callfix error in Genesys's format.
+// answer writes a callfix error: in Genesys's API format, or in the OAuth
+// format of Genesys's login host when the request was for it (/oauth/* and
+// the login prefixes), where SDK token code reads errors.
 func (s *Server) answer(ctx *fasthttp.RequestCtx, status int, code, msg, id string) {
+	if s.loginRequest(ctx) {
+		writeError(ctx, status, id, apierror.NewOAuth(status, msg).JSON())
+		return
+	}
+	writeError(ctx, status, id, apierror.New(status, code, msg, id).JSON())
+}
+
+// writeError writes a callfix error body with the request ID in
+// X-Request-Id and in ININ-Correlation-Id, the header Genesys's own errors
+// carry and SDKs read into their errors (the Go SDK's shows it in brackets).
+func writeError(ctx *fasthttp.RequestCtx, status int, id string, body []byte) {
 	ctx.Response.Header.DisableNormalizing()
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")
 	ctx.Response.Header.Set("X-Request-Id", id)
-	ctx.SetBody(apierror.New(status, code, msg, id).JSON())
+	ctx.Response.Header.Set("ININ-Correlation-Id", id)
+	ctx.SetBody(body)
+}
+
+// loginRequest reports whether the request is routed to the login host.
+// A request line callfix cannot route counts as an API request.
+func (s *Server) loginRequest(ctx *fasthttp.RequestCtx) bool {
+	target, ok := originForm(ctx.Request.Header.RequestURI())
+	if !ok {
+		return false
+	}
+	st := s.state.Load()
+	up, _ := st.route(target)
+	return up == st.login
+}
+
+// busyAnswer is the 503 for a connection beyond server.max_conns, given
+// what the client sent of its request head: with the client's request ID
+// when it sent a sane one, in the OAuth format on the login routes.
+func (s *Server) busyAnswer(head []byte) []byte {
+	const msg = "callfix is serving server.max_conns connections already; retry later"
+	if i := bytes.Index(head, []byte("\r\n\r\n")); i >= 0 {
+		head = head[:i+2]
+	}
+	line, rest, _ := bytes.Cut(head, []byte("\n"))
+	var clientID []byte
+	for it := (headerIter{raw: rest}); it.next(); {
+		if bytes.EqualFold(it.key, hdrRequestID) {
+			clientID = it.value
+			break
+		}
+	}
+	id := s.idFrom(clientID)
+	login := false
+	if f := bytes.Fields(line); len(f) == 3 {
+		if target, ok := originForm(f[1]); ok {
+			st := s.state.Load()
+			up, _ := st.route(target)
+			login = up == st.login
+		}
+	}
+	var body []byte
+	if login {
+		body = apierror.NewOAuth(503, msg).JSON()
+	} else {
+		body = apierror.New(503, apierror.CodeServerBusy, msg, id).JSON()
+	}
+	return []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nX-Request-Id: " + id +
+		"\r\nININ-Correlation-Id: " + id + "\r\nConnection: close\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + string(body))
 }
 
 // serverError answers what fasthttp itself refuses (malformed requests,
@@ -664,13 +757,27 @@ func (s *Server) serverError(ctx *fasthttp.RequestCtx, err error) {
 }
 
 // requestID returns the client's X-Request-Id when it is a sane token, or
-// a new one: 8 hex digits of this process and a sequence number.
+// callfix's own: 8 hex digits of this process and fasthttp's ID of the
+// request (its connection and its number on it), the same every time it is
+// asked for during one request, so that an error answered deep in the
+// forwarding carries the ID its audit record has.
 func (s *Server) requestID(ctx *fasthttp.RequestCtx) string {
-	if v := header(&ctx.Request.Header, hdrRequestID); len(v) > 0 && len(v) <= 128 && isToken(v) {
+	if v := header(&ctx.Request.Header, hdrRequestID); saneID(v) {
 		return string(v)
 	}
-	return s.idPrefix + "-" + strconv.FormatUint(s.idSeq.Add(1), 16)
+	return s.idPrefix + "-" + strconv.FormatUint(ctx.ID(), 16)
 }
+
+// idFrom returns the client's request ID v when it is a sane token, or a
+// new one, for a connection refused before fasthttp saw it.
+func (s *Server) idFrom(v []byte) string {
+	if saneID(v) {
+		return string(v)
+	}
+	return s.idPrefix + "-b" + strconv.FormatUint(s.idSeq.Add(1), 16)
+}
+
+func saneID(v []byte) bool { return len(v) > 0 && len(v) <= 128 && isToken(v) }
 
 // header returns the first value of the request header name, matched
 // without regard to case (the server keeps names as sent, so fasthttp's

@@ -46,8 +46,18 @@ func New(status int, code, message, contextID string) Body {
 
 // InvalidAddress returns the 400 body for addresses callfix cannot repair in
 // enforce mode: the message names each field and why, with its value passed
-// through mask (which may return "" to omit it).
+// through mask (which may return "" to omit it). It is InvalidAddressFrom
+// without saying where the country came from.
 func InvalidAddress(problems []rewrite.Problem, mask func(string) string, contextID string) Body {
+	return InvalidAddressFrom(problems, "", mask, contextID)
+}
+
+// InvalidAddressFrom is InvalidAddress whose messages for numbers that are
+// not valid in the country they were read in also say where that country
+// came from: origin, such as "sent in X-Callfix-Country" or "the default
+// country of region eu-west-1; set `country` or send `X-Callfix-Country`"
+// (rewrite.Problem.MessageFrom).
+func InvalidAddressFrom(problems []rewrite.Problem, origin string, mask func(string) string, contextID string) Body {
 	var parts []string
 	details := make([]Detail, 0, len(problems))
 	for _, p := range problems {
@@ -55,7 +65,7 @@ func InvalidAddress(problems []rewrite.Problem, mask func(string) string, contex
 		if m := mask(p.Value); m != "" {
 			s += " (" + strconv.Quote(m) + ")"
 		}
-		parts = append(parts, s+" "+strings.TrimPrefix(p.Message(), p.Path+" "))
+		parts = append(parts, s+" "+strings.TrimPrefix(p.MessageFrom(origin), p.Path+" "))
 		details = append(details, Detail{ErrorCode: CodeInvalidAddress + "." + p.Reason.Code(), FieldName: p.Path})
 	}
 	noun := "address"
@@ -73,12 +83,63 @@ func InvalidAddress(problems []rewrite.Problem, mask func(string) string, contex
 // JSON returns the body encoded, without HTML escaping and without a
 // trailing newline.
 func (b Body) JSON() []byte {
+	return encode(b, `{"message":"internal error","code":"callfix.internal","status":500}`)
+}
+
+// OAuth error codes (RFC 6749, sections 4.1.2.1 and 5.2) of callfix's own
+// answers on the login routes.
+const (
+	// OAuthInvalidRequest: the request itself is at fault (400, 408, 413,
+	// 431): sending it again unchanged fails again.
+	OAuthInvalidRequest = "invalid_request"
+	// OAuthServerError: callfix failed (500).
+	OAuthServerError = "server_error"
+	// OAuthTemporarilyUnavailable: the login host could not be reached or
+	// did not answer in time, or callfix is at server.max_conns (502, 503,
+	// 504): a later attempt may succeed.
+	OAuthTemporarilyUnavailable = "temporarily_unavailable"
+)
+
+// OAuth is the error body of Genesys Cloud's login host, which SDKs read
+// when a token request fails: the RFC 6749 error code, and the message twice
+// (Genesys's description and the standard error_description).
+type OAuth struct {
+	Error            string `json:"error"`
+	Description      string `json:"description"`
+	ErrorDescription string `json:"error_description"`
+}
+
+// NewOAuth returns the OAuth body of a callfix error with this status.
+func NewOAuth(status int, message string) OAuth {
+	return OAuth{Error: OAuthCode(status), Description: message, ErrorDescription: message}
+}
+
+// OAuthCode maps the status of a callfix error to its OAuth error code:
+// temporarily_unavailable for 502, 503 and 504, server_error for any other
+// 5xx, invalid_request for the rest.
+func OAuthCode(status int) string {
+	switch {
+	case status == 502 || status == 503 || status == 504:
+		return OAuthTemporarilyUnavailable
+	case status >= 500:
+		return OAuthServerError
+	}
+	return OAuthInvalidRequest
+}
+
+// JSON returns the body encoded, without HTML escaping and without a
+// trailing newline.
+func (o OAuth) JSON() []byte {
+	return encode(o, `{"error":"server_error","description":"internal error","error_description":"internal error"}`)
+}
+
+func encode(v any, fallback string) []byte {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(b); err != nil {
+	if err := enc.Encode(v); err != nil {
 		// Only strings, ints and maps of strings: encoding cannot fail.
-		return []byte(`{"message":"internal error","code":"callfix.internal","status":500}`)
+		return []byte(fallback)
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }

@@ -59,3 +59,67 @@ func sortStrings(s []string) []string {
 	}
 	return s
 }
+
+// The login host's error body: exactly error, description and
+// error_description, the message in both descriptions, unescaped.
+func TestOAuth_JSON_HasTheLoginHostsFields(t *testing.T) {
+	var m map[string]any
+	js := NewOAuth(504, "the Genesys Cloud login host did not answer in time <&>").JSON()
+	if err := json.Unmarshal(js, &m); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	if got, want := sortStrings(keys), []string{"description", "error", "error_description"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("keys = %v, want %v", got, want)
+	}
+	if m["error"] != "temporarily_unavailable" || m["description"] != "the Genesys Cloud login host did not answer in time <&>" || m["error_description"] != m["description"] {
+		t.Errorf("body = %s", js)
+	}
+	if strings.Contains(string(js), `\u003c`) {
+		t.Errorf("body is HTML-escaped: %s", js)
+	}
+}
+
+func TestOAuthCode_ByStatus(t *testing.T) {
+	f := func(status int, want string) {
+		t.Helper()
+		if got := OAuthCode(status); got != want {
+			t.Errorf("OAuthCode(%d) = %q, want %q", status, got, want)
+		}
+	}
+	f(400, "invalid_request")
+	f(408, "invalid_request")
+	f(413, "invalid_request")
+	f(431, "invalid_request")
+	f(500, "server_error")
+	f(502, "temporarily_unavailable")
+	f(503, "temporarily_unavailable")
+	f(504, "temporarily_unavailable")
+}
+
+// A number not valid in its country says where the country came from; the
+// other reasons read as before.
+func TestInvalidAddressFrom_NamesTheCountrysOrigin(t *testing.T) {
+	probs := []rewrite.Problem{
+		{Path: "phoneNumber", Value: "020 7946 0958", Reason: rewrite.ReasonNotValidInCountry, Country: "IE"},
+		{Path: "callerId", Value: "5551234", Reason: rewrite.ReasonLocalOnly, Country: "IE"},
+	}
+	origin := "the default country of region eu-west-1; set `country` or send `X-Callfix-Country`"
+	b := InvalidAddressFrom(probs, origin, func(string) string { return "" }, "ctx")
+	want := "callfix cannot repair 2 addresses: phoneNumber is not a valid number in IE (read in IE, " + origin + "); callerId is a local number without its area code (read as a number of IE)"
+	if b.Message != want {
+		t.Errorf("message = %q\nwant      %q", b.Message, want)
+	}
+	if b.Details[0].ErrorCode != "callfix.invalid.address.not_valid_in_country" {
+		t.Errorf("details = %+v", b.Details)
+	}
+	if b.MessageParams["problems"] != strings.TrimPrefix(want, "callfix cannot repair 2 addresses: ") {
+		t.Errorf("messageParams = %v", b.MessageParams)
+	}
+	if old := InvalidAddress(probs[:1], func(string) string { return "" }, "ctx"); old.Message != "callfix cannot repair 1 address: phoneNumber is not a valid number in IE (read in IE)" {
+		t.Errorf("InvalidAddress message = %q", old.Message)
+	}
+}

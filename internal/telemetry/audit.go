@@ -67,11 +67,24 @@ func (a *auditWriter) write(traceID trace.TraceID, hasTrace bool, r *Record, now
 		b = append(b, `{"field":`...)
 		b = appendJSON(b, p.Path)
 		b = append(b, `,"message":`...)
-		b = appendJSON(b, p.Message())
+		b = appendJSON(b, p.MessageFrom(r.CountryOrigin))
 		b = append(b, `,"reason":"`...)
 		b = append(b, p.Reason.Code()...)
 		b = append(b, `","value":`...)
 		b = appendJSON(b, r.Mask.Mask(p.Value))
+		b = append(b, '}')
+	}
+	b = append(b, `],"kept":[`...)
+	for i, k := range r.Kept {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"field":`...)
+		b = appendJSON(b, k.Path)
+		b = append(b, `,"reason":"`...)
+		b = append(b, k.Reason.Code()...)
+		b = append(b, `","value":`...)
+		b = appendJSON(b, r.Mask.Mask(k.Value))
 		b = append(b, '}')
 	}
 	b = append(b, `],"status":`...)

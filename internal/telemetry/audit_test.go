@@ -48,6 +48,12 @@ func TestAuditWriter_MatchesSlogRecord(t *testing.T) {
 	f(Record{RequestID: `we"ird\id`, Route: "POST /x", Mode: rewrite.ModeAudit, Outcome: rewrite.OutcomeAudited, Status: 200,
 		Problems: []rewrite.Problem{{Path: "phoneNumber", Value: "abc\x01\"\u2028\xff<&>", Reason: rewrite.ReasonCharacters, Country: "GB"}},
 		Skipped:  rewrite.SkipNone, Mask: Masker{Mode: MaskFull}})
+	f(Record{RequestID: "r-5", Route: "POST /v", Mode: rewrite.ModeRewrite, Outcome: rewrite.OutcomeUnchanged, Status: 200, Upstream: 200,
+		Country: "IE", CountryOrigin: "sent in X-Callfix-Country",
+		Problems: []rewrite.Problem{{Path: "phoneNumber", Value: "020 7946 0958", Reason: rewrite.ReasonNotValidInCountry, Country: "IE"}}})
+	f(Record{RequestID: "r-4", Route: "POST /z", Mode: rewrite.ModeEnforce, Outcome: rewrite.OutcomeUnchanged, Status: 200, Upstream: 200,
+		Kept: []rewrite.Kept{{Path: "phoneNumber", Value: "911", Reason: rewrite.KeepEmergency, Country: "US"},
+			{Path: "participants[0].address", Value: "a\"b@host", Reason: rewrite.KeepNetworkAddress}}, Mask: Masker{Mode: MaskFull}})
 	f(Record{RequestID: "r-3", Route: "POST /y", Mode: rewrite.ModeRewrite, Outcome: rewrite.OutcomeUnchanged, Skipped: rewrite.SkipNotJSON, Status: 502})
 }
 
@@ -60,7 +66,11 @@ func slogAudit(log *slog.Logger, r *Record) {
 	}
 	problems := make([]any, len(r.Problems))
 	for i, p := range r.Problems {
-		problems[i] = map[string]any{"field": p.Path, "reason": p.Reason.Code(), "message": p.Message(), "value": r.Mask.Mask(p.Value)}
+		problems[i] = map[string]any{"field": p.Path, "reason": p.Reason.Code(), "message": p.MessageFrom(r.CountryOrigin), "value": r.Mask.Mask(p.Value)}
+	}
+	kept := make([]any, len(r.Kept))
+	for i, k := range r.Kept {
+		kept[i] = map[string]any{"field": k.Path, "reason": k.Reason.Code(), "value": r.Mask.Mask(k.Value)}
 	}
 	attrs := []slog.Attr{
 		slog.String("request_id", r.RequestID),
@@ -71,6 +81,7 @@ func slogAudit(log *slog.Logger, r *Record) {
 		slog.String("country", r.Country),
 		slog.Any("changes", changes),
 		slog.Any("problems", problems),
+		slog.Any("kept", kept),
 		slog.Int("status", r.Status),
 		slog.Int("upstream_status", r.Upstream),
 		slog.Float64("duration_ms", float64(r.Duration.Microseconds())/1000),

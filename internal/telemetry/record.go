@@ -22,9 +22,15 @@ type Record struct {
 	Mode      rewrite.Mode
 	Outcome   rewrite.Outcome
 	Country   string
-	Changes   []rewrite.Change
-	Problems  []rewrite.Problem
-	Skipped   rewrite.Skip
+	// CountryOrigin says where Country came from, for the messages of
+	// problems that depend on it (rewrite.Problem.MessageFrom).
+	CountryOrigin string
+	Changes       []rewrite.Change
+	Problems      []rewrite.Problem
+	// Kept are the values forwarded as sent on purpose (emergency numbers,
+	// short codes, extensions, network addresses, operator patterns).
+	Kept    []rewrite.Kept
+	Skipped rewrite.Skip
 	// Status is what the client got; Upstream what the upstream answered
 	// (0 when it was not reached).
 	Status, Upstream int
@@ -54,7 +60,9 @@ const (
 	AttrCountry     = "callfix.country"
 	AttrRequestID   = "callfix.request_id"
 	EventProblem    = "callfix.problem"
+	EventKept       = "callfix.kept"
 	AttrReason      = "callfix.reason"
+	AttrValue       = "callfix.value"
 	AttrSkipped     = "callfix.skipped"
 	attrHTTPRoute   = "http.route"
 	attrHTTPStatus  = "http.response.status_code"
@@ -66,8 +74,9 @@ const (
 )
 
 // RecordRewriteSpan adds the callfix.rewrite span under the server span in
-// ctx, with one callfix.change event per change (values masked) and one
-// callfix.problem event per problem.
+// ctx, with one callfix.change event per change (values masked), one
+// callfix.problem event per problem and one callfix.kept event per value
+// kept on purpose.
 func (t *Telemetry) RecordRewriteSpan(ctx context.Context, r *Record) {
 	if !t.tracing {
 		return
@@ -100,6 +109,13 @@ func (t *Telemetry) RecordRewriteSpan(ctx context.Context, r *Record) {
 			attribute.String(AttrCountry, p.Country),
 		))
 	}
+	for _, k := range r.Kept {
+		span.AddEvent(EventKept, trace.WithTimestamp(r.RewriteEnd), trace.WithAttributes(
+			attribute.String(AttrField, k.Path),
+			attribute.String(AttrReason, k.Reason.Code()),
+			attribute.String(AttrValue, r.Mask.Mask(k.Value)),
+		))
+	}
 	if r.Outcome == rewrite.OutcomeRejected {
 		span.SetStatus(codes.Error, "address cannot be repaired")
 	}
@@ -118,6 +134,11 @@ func (t *Telemetry) Intercepted(ctx context.Context, r *Record) {
 		t.problems.Add(ctx, 1, opts...)
 		if r.Outcome == rewrite.OutcomeRejected {
 			t.rejects.Add(ctx, 1, opts...)
+		}
+	}
+	for _, k := range r.Kept {
+		if int(k.Reason) < len(t.keptSets) && t.keptSets[k.Reason] != nil {
+			t.kept.Add(ctx, 1, t.keptSets[k.Reason]...)
 		}
 	}
 	if r.Upstream != 0 {

@@ -192,7 +192,7 @@ func audit(t testing.TB, opts telemetry.Options, ctx context.Context, r *telemet
 	return m, lines[0]
 }
 
-var auditFields = "changes,country,duration_ms,level,mode,msg,outcome,problems,request_id,route,status,time,trace_id,upstream_status"
+var auditFields = "changes,country,duration_ms,kept,level,mode,msg,outcome,problems,request_id,route,status,time,trace_id,upstream_status"
 
 // docs/AUDIT.md: exactly these fields, these types, values masked.
 func TestAudit_RecordHasTheDocumentedSchema(t *testing.T) {
@@ -245,6 +245,9 @@ func TestAudit_RecordHasTheDocumentedSchema(t *testing.T) {
 	}
 	if p, ok := m["problems"].([]any); !ok || len(p) != 0 {
 		t.Errorf("problems = %#v, want [] (an empty array, not null)", m["problems"])
+	}
+	if k, ok := m["kept"].([]any); !ok || len(k) != 0 {
+		t.Errorf("kept = %#v, want [] (an empty array, not null)", m["kept"])
 	}
 	if strings.Contains(line, "5550100042") || strings.Contains(line, "010-0042") {
 		t.Errorf("the audit record holds a full number: %s", line)
@@ -480,5 +483,110 @@ func TestMask_UserURIHoldingANumberIsMasked(t *testing.T) {
 		if got := (telemetry.Masker{}).Mask(v); got != v {
 			t.Errorf("Mask(%q) = %q, want it unchanged", v, got)
 		}
+	}
+}
+
+// Values kept on purpose are in the audit record: one object per value,
+// field, reason and value (masked), in document order.
+func TestAudit_KeptValues(t *testing.T) {
+	r := sampleRecord()
+	r.Outcome, r.Changes = rewrite.OutcomeUnchanged, nil
+	r.Kept = []rewrite.Kept{
+		{Path: "phoneNumber", Value: "911", Reason: rewrite.KeepEmergency, Country: "US"},
+		{Path: "participants[1].address", Value: "tel:30005", Reason: rewrite.KeepExtension},
+		{Path: "participants[2].address", Value: "ForceDisconnect@localhost", Reason: rewrite.KeepNetworkAddress},
+	}
+	m, line := audit(t, telemetry.Options{}, context.Background(), r)
+	if got := keys(m); got != auditFields {
+		t.Errorf("audit fields = %s, want %s", got, auditFields)
+	}
+	kept, ok := m["kept"].([]any)
+	if !ok || len(kept) != 3 {
+		t.Fatalf("kept = %v, want an array of 3", m["kept"])
+	}
+	want := []map[string]any{
+		{"field": "phoneNumber", "reason": "emergency", "value": "*11"},
+		{"field": "participants[1].address", "reason": "extension", "value": "tel:***05"},
+		{"field": "participants[2].address", "reason": "network_address", "value": "***************@localhost"},
+	}
+	for i, w := range want {
+		k, _ := kept[i].(map[string]any)
+		if keys(k) != "field,reason,value" {
+			t.Errorf("kept %d fields %s, want field,reason,value", i, keys(k))
+		}
+		for key, v := range w {
+			if k[key] != v {
+				t.Errorf("kept %d %s = %v, want %v", i, key, k[key], v)
+			}
+		}
+	}
+	if strings.Contains(line, "30005") || strings.Contains(line, "ForceDisconnect") {
+		t.Errorf("the audit record holds a value unmasked: %s", line)
+	}
+}
+
+// One callfix.kept event per kept value: field, reason and the value
+// masked; the span is not an error.
+func TestRecordRewriteSpan_KeptEvents(t *testing.T) {
+	tel, rec := tracing(t, telemetry.Options{})
+	r := sampleRecord()
+	r.Outcome, r.Changes = rewrite.OutcomeUnchanged, nil
+	r.Kept = []rewrite.Kept{
+		{Path: "phoneNumber", Value: "999", Reason: rewrite.KeepEmergency, Country: "GB"},
+		{Path: "callerId", Value: "*8675", Reason: rewrite.KeepOperatorPattern},
+	}
+	tel.RecordRewriteSpan(context.Background(), r)
+	s := ended(rec, telemetry.SpanRewrite)
+	if len(s) != 1 {
+		t.Fatalf("%d spans", len(s))
+	}
+	if s[0].Status().Code != codes.Unset {
+		t.Errorf("status = %v, want unset: kept values are not problems", s[0].Status())
+	}
+	var kept []map[string]attribute.Value
+	for _, e := range s[0].Events() {
+		if e.Name != telemetry.EventKept {
+			t.Errorf("unexpected event %q", e.Name)
+			continue
+		}
+		if !e.Time.Equal(r.RewriteEnd) {
+			t.Errorf("event at %v, want %v", e.Time, r.RewriteEnd)
+		}
+		kept = append(kept, attrMap(e.Attributes))
+	}
+	want := []map[string]string{
+		{"callfix.field": "phoneNumber", "callfix.reason": "emergency", "callfix.value": "*99"},
+		{"callfix.field": "callerId", "callfix.reason": "operator_pattern", "callfix.value": "***75"},
+	}
+	if len(kept) != len(want) {
+		t.Fatalf("%d callfix.kept events, want %d", len(kept), len(want))
+	}
+	for i, w := range want {
+		if keys(kept[i]) != keys(w) {
+			t.Errorf("kept event %d attributes %s, want %s", i, keys(kept[i]), keys(w))
+		}
+		for k, v := range w {
+			if got := kept[i][k].AsString(); got != v {
+				t.Errorf("kept event %d %s = %q, want %q", i, k, got, v)
+			}
+		}
+	}
+}
+
+// A number not valid in the country it was read in: the audit message says
+// where that country came from, as the 400 does.
+func TestAudit_NotValidInCountry_MessageNamesTheCountrysOrigin(t *testing.T) {
+	r := sampleRecord()
+	r.Mode, r.Outcome, r.Changes, r.Country = rewrite.ModeRewrite, rewrite.OutcomeUnchanged, nil, "IE"
+	r.CountryOrigin = "the default country of region eu-west-1; set `country` or send `X-Callfix-Country`"
+	r.Problems = []rewrite.Problem{{Path: "phoneNumber", Value: "020 7946 0958", Reason: rewrite.ReasonNotValidInCountry, Country: "IE"}}
+	m, _ := audit(t, telemetry.Options{}, context.Background(), r)
+	ps, _ := m["problems"].([]any)
+	if len(ps) != 1 {
+		t.Fatalf("problems = %v", m["problems"])
+	}
+	p, _ := ps[0].(map[string]any)
+	if want := "phoneNumber is not a valid number in IE (read in IE, " + r.CountryOrigin + ")"; p["message"] != want || p["reason"] != "not_valid_in_country" {
+		t.Errorf("problem = %v, want message %q", p, want)
 	}
 }

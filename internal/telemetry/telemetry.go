@@ -29,6 +29,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/callfix/callfix/rewrite"
 )
 
 // Options configure telemetry. The zero value gives metrics and no
@@ -77,7 +79,12 @@ type Telemetry struct {
 	log        *slog.Logger
 
 	requests, rewrites, rejects, problems, reloads metric.Int64Counter
+	kept, countryLookups                           metric.Int64Counter
 	upstreamDuration                               metric.Float64Histogram
+	// keptSets are the option slices of callfix_kept_total, by KeepReason.
+	keptSets []([]metric.AddOption)
+	// lookupSets are those of callfix_country_lookups_total, by result.
+	lookupSets map[string][]metric.AddOption
 	// Precomputed option slices (upstream × status class): passing an
 	// existing slice to a variadic call allocates nothing.
 	passSets [2][6][]metric.AddOption
@@ -230,6 +237,8 @@ func (t *Telemetry) initMetrics() error {
 	t.rejects = counter("callfix_rejects", "Values that made enforce mode answer 400, by route, field and reason.")
 	t.problems = counter("callfix_problems", "Values that could not be repaired, in any mode, by route, field and reason.")
 	t.reloads = counter("callfix_config_reloads", "Configuration reloads, by result (success, failure).")
+	t.kept = counter("callfix_kept", "Values kept on purpose and forwarded as sent, by reason (emergency, short_code, extension, network_address, operator_pattern).")
+	t.countryLookups = counter("callfix_country_lookups", "Lookups of an organisation's country (country: auto), by result: success, or the failure (timeout, error, status, invalid) after which the configured country was used.")
 	h, err := m.Float64Histogram("callfix_upstream_request_duration", metric.WithUnit("s"),
 		metric.WithDescription("Time from sending a request upstream to its response headers, by upstream (api, login) and status class."),
 		metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
@@ -238,6 +247,19 @@ func (t *Telemetry) initMetrics() error {
 	// Reload counters exist from the start, so a dashboard sees 0, not nothing.
 	for _, r := range []string{"success", "failure"} {
 		t.reloads.Add(context.Background(), 0, metric.WithAttributes(attribute.String("result", r)))
+	}
+	// So do the kept and lookup counters: their label values are few.
+	for _, k := range rewrite.KeepReasons() {
+		for int(k) >= len(t.keptSets) {
+			t.keptSets = append(t.keptSets, nil)
+		}
+		t.keptSets[k] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", k.Code())))}
+		t.kept.Add(context.Background(), 0, t.keptSets[k]...)
+	}
+	t.lookupSets = map[string][]metric.AddOption{}
+	for _, r := range CountryLookupResults {
+		t.lookupSets[r] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("result", r)))}
+		t.countryLookups.Add(context.Background(), 0, t.lookupSets[r]...)
 	}
 	for u, name := range []string{"api", "login"} {
 		for c := range 6 {
@@ -288,6 +310,30 @@ func (t *Telemetry) ConfigReloaded(ok bool) {
 		result = "failure"
 	}
 	t.reloads.Add(context.Background(), 1, metric.WithAttributes(attribute.String("result", result)))
+}
+
+// The results of a country lookup (callfix_country_lookups_total): the
+// organisation's country was learnt, or the lookup timed out
+// (country_lookup.timeout), could not reach Genesys or got no HTTP answer,
+// got a status other than 2xx, or got an answer without a known
+// defaultCountryCode.
+const (
+	LookupSuccess = "success"
+	LookupTimeout = "timeout"
+	LookupError   = "error"
+	LookupStatus  = "status"
+	LookupInvalid = "invalid"
+)
+
+// CountryLookupResults lists the results of a country lookup.
+var CountryLookupResults = []string{LookupSuccess, LookupTimeout, LookupError, LookupStatus, LookupInvalid}
+
+// CountryLookup counts a lookup of an organisation's country by its result,
+// one of CountryLookupResults.
+func (t *Telemetry) CountryLookup(result string) {
+	if opts, ok := t.lookupSets[result]; ok {
+		t.countryLookups.Add(context.Background(), 1, opts...)
+	}
 }
 
 // Passthrough counts a request that was not intercepted. It does not

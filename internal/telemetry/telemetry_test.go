@@ -638,6 +638,66 @@ func TestMetrics_NamesLabelsAndBoundedValues(t *testing.T) {
 	}
 }
 
+// callfix_kept_total counts kept values by reason alone, every reason from
+// 0; callfix_country_lookups_total counts lookups by result, every result
+// from 0, and ignores a result it does not know.
+func TestMetrics_KeptAndCountryLookups(t *testing.T) {
+	tel := newTel(t, telemetry.Options{})
+	fams := families(t, scrape(t, tel))
+	for _, k := range rewrite.KeepReasons() {
+		if v, ok := value(fams, "callfix_kept_total", map[string]string{"reason": k.Code()}); !ok || v != 0 {
+			t.Errorf("callfix_kept_total{reason=%q} = %v (found %v) at start, want 0", k.Code(), v, ok)
+		}
+	}
+	for _, r := range telemetry.CountryLookupResults {
+		if v, ok := value(fams, "callfix_country_lookups_total", map[string]string{"result": r}); !ok || v != 0 {
+			t.Errorf("callfix_country_lookups_total{result=%q} = %v (found %v) at start, want 0", r, v, ok)
+		}
+	}
+	r := sampleRecord()
+	r.Kept = []rewrite.Kept{
+		{Path: "phoneNumber", Value: "911", Reason: rewrite.KeepEmergency, Country: "US"},
+		{Path: "participants[3].address", Value: "112", Reason: rewrite.KeepEmergency, Country: "US"},
+		{Path: "participants[4].address", Value: "30005", Reason: rewrite.KeepExtension},
+	}
+	tel.Intercepted(context.Background(), r)
+	tel.CountryLookup(telemetry.LookupSuccess)
+	tel.CountryLookup(telemetry.LookupTimeout)
+	tel.CountryLookup(telemetry.LookupTimeout)
+	tel.CountryLookup("made-up")
+	text := scrape(t, tel)
+	fams = families(t, text)
+	for _, c := range []struct {
+		name, label, value string
+		want               float64
+	}{
+		{"callfix_kept_total", "reason", "emergency", 2},
+		{"callfix_kept_total", "reason", "extension", 1},
+		{"callfix_kept_total", "reason", "short_code", 0},
+		{"callfix_country_lookups_total", "result", "success", 1},
+		{"callfix_country_lookups_total", "result", "timeout", 2},
+		{"callfix_country_lookups_total", "result", "status", 0},
+	} {
+		if v, ok := value(fams, c.name, map[string]string{c.label: c.value}); !ok || v != c.want {
+			t.Errorf("%s{%s=%q} = %v (found %v), want %v\n%s", c.name, c.label, c.value, v, ok, c.want, grepLines(text, c.name))
+		}
+	}
+	for name, want := range map[string]string{"callfix_kept_total": "reason", "callfix_country_lookups_total": "result"} {
+		f := fams[name]
+		if f == nil {
+			t.Fatalf("%s is missing", name)
+		}
+		for _, m := range f.GetMetric() {
+			if got := labelNames(m); got != want {
+				t.Errorf("%s has labels %s, want %s", name, got, want)
+			}
+		}
+		if n := len(f.GetMetric()); name == "callfix_country_lookups_total" && n != len(telemetry.CountryLookupResults) {
+			t.Errorf("%s has %d series, want %d (an unknown result is not a new one)", name, n, len(telemetry.CountryLookupResults))
+		}
+	}
+}
+
 // Reload counters exist at 0 from the start, so a dashboard sees 0.
 func TestMetrics_ReloadCountersStartAtZero(t *testing.T) {
 	tel := newTel(t, telemetry.Options{})
