@@ -96,7 +96,7 @@ func runCheck(args []string, env Env) int {
 	if d.Reject {
 		mode, _ := telemetry.ParseMaskMode(snap.Config.Mask)
 		m := telemetry.Masker{Mode: mode, Key: []byte(snap.Config.MaskKey.Value())}
-		env.Stdout.Write(apierror.InvalidAddress(res.Problems, m.Mask, "callfix-check").JSON())
+		env.Stdout.Write(apierror.InvalidAddressFrom(res.Problems, snap.CountryOrigin, m.Mask, "callfix-check").JSON())
 		return ExitReject
 	}
 	env.Stdout.Write(d.Body)
