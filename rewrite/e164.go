@@ -55,6 +55,14 @@ func callingCode(d string) (cc, n int) {
 	return 0, 0
 }
 
+// CallingCodeLen returns the length of the country calling code that
+// starts d, the digits of an E.164 number after its "+", or 0 when none
+// does.
+func CallingCodeLen(d string) int {
+	_, n := callingCode(d)
+	return n
+}
+
 // canonicalE164 reports whether d, the digits after a "+", is an E.164
 // number that phonenumbers would accept at level possible: only digits, a
 // country calling code that exists, and a national number of a possible

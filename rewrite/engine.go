@@ -96,9 +96,6 @@ func Default() *Engine {
 // Level returns the engine's validation level.
 func (e *Engine) Level() Level { return e.pol.level }
 
-// Routes returns the compiled routes in the order they are matched.
-func (e *Engine) Routes() []*Route { return append([]*Route(nil), e.routes...) }
-
 // Match returns the first route for method and path, or nil. Anything from
 // the first '?' or '#' of path on is ignored. It does not allocate.
 func (e *Engine) Match(method, path string) *Route {

@@ -174,8 +174,9 @@ func TestNormalize_RepairsInternational(t *testing.T) {
 	f(FormatAddress, "+490301234567", "US", "tel:+49301234567")
 	f(FormatAddress, "tel:+4402079460958", "US", "tel:+442079460958")
 	f(FormatE164, "+4402079460958", "US", "+442079460958")
-	// BUG: when the length with the 0 is also a possible length, the number
-	// takes the canonicalE164 fast path, which keeps the national prefix.
+	// A national prefix after the calling code is dropped even when the
+	// length with the 0 is also possible (the canonicalE164 fast path once
+	// kept it).
 	f(FormatAddress, "tel:+490301234567", "US", "tel:+49301234567")
 	f(FormatAddress, "tel:+310612345678", "US", "tel:+31612345678")
 	f(FormatAddress, "tel:+8109012345678", "US", "tel:+819012345678")
@@ -204,8 +205,9 @@ func TestNormalize_RepairsInternational(t *testing.T) {
 	f(FormatAddress, "011 44 20 7946 0958", "IE", "tel:+442079460958")
 	f(FormatAddress, "011 44 20 7946 0958", "AU", "tel:+442079460958")
 	f(FormatAddress, "011 1 201 555 0123", "GB", "tel:+12015550123")
-	// BUG: in a country whose numbering plan has long numbers, the national
-	// reading of a 00/011 number is "possible" (though not valid) and wins.
+	// In a country whose plan has long numbers the national reading of a
+	// 00/011 number is possible but not valid: the international one wins
+	// (the national one once did).
 	f(FormatAddress, "011 44 20 7946 0958", "DE", "tel:+442079460958")
 	f(FormatAddress, "0044 20 7946 0958", "JP", "tel:+442079460958")
 	f(FormatAddress, "0044 20 7946 0958", "KR", "tel:+442079460958")
@@ -230,7 +232,7 @@ func TestNormalize_RepairsNotations(t *testing.T) {
 	f(FormatAddress, "+15551234567", "US", "tel:+15551234567")
 	f(FormatAddress, "1 555 123 4567", "US", "tel:+15551234567")
 	f(FormatAddress, "555\t123\t4567", "US", "tel:+15551234567")
-	// BUG: the + only counts as the first character
+	// A + after an opening bracket counts (once only the first character did)
 	f(FormatAddress, "(+44) 20 7946 0958", "US", "tel:+442079460958")
 	f(FormatAddress, "(+1) 555 123 4567", "GB", "tel:+15551234567")
 	// Unicode separators
@@ -253,8 +255,8 @@ func TestNormalize_RepairsNotations(t *testing.T) {
 	f(FormatAddress, " \u00a0 020 7946 0958 \u00a0 ", "GB", "tel:+442079460958")
 	f(FormatAddress, " tel:+15551234567 ", "US", "tel:+15551234567")
 	f(FormatAddress, " tel:+1 555 123 4567\t", "US", "tel:+15551234567")
-	// BUG: only ASCII whitespace and U+00A0 are trimmed, so another Unicode
-	// space before the + makes the + look misplaced.
+	// A Unicode space before the + is a separator, not a misplaced + (once
+	// only ASCII whitespace and U+00A0 were skipped).
 	f(FormatAddress, "\u202f+33 1 23 45 67 89", "FR", "tel:+33123456789")
 	f(FormatAddress, "\u3000+81 3-1234-5678", "JP", "tel:+81312345678")
 	// tel: URIs with visual separators or a national number
@@ -489,9 +491,9 @@ func TestNormalize_Country(t *testing.T) {
 	f("0044 20 7946 0958", "US", "GB")
 	f("011 44 20 7946 0958", "GB", "GB")
 	f("011 1 201 555 0123", "GB", "US")
-	// BUG: with the default country's own international prefix, which
-	// phonenumbers strips itself, the number is reported as the default
-	// country's.
+	// With the default country's own international prefix, which
+	// phonenumbers strips itself, the number is reported as its own
+	// country's (once as the default country's).
 	f("011 44 20 7946 0958", "US", "GB")
 	f("00 49 30 123456", "FR", "DE")
 	f("0011 44 20 7946 0958", "AU", "GB")

@@ -129,28 +129,16 @@ func isScheme(s string) bool {
 }
 
 // callingCodeLen returns the length of the country calling code at the
-// start of d (E.164 codes are prefix-free: 1, 7, 2x, 3x, 4x, 5x, 6x, 8x,
-// 9x with 2 or 3 digits). It is approximate by design: it only decides how
-// much of a number to show.
+// start of d, from phonenumbers' table (rewrite.CallingCodeLen); for digits
+// that start no calling code, as many of the first three as are digits, so
+// that the mask still shows a short prefix.
 func callingCodeLen(d string) int {
+	if n := rewrite.CallingCodeLen(d); n > 0 {
+		return n
+	}
 	n := 0
 	for n < len(d) && n < 3 && d[n] >= '0' && d[n] <= '9' {
 		n++
-	}
-	if n == 0 {
-		return 0
-	}
-	switch d[0] {
-	case '1', '7':
-		return 1
-	}
-	if n >= 2 {
-		switch d[:2] {
-		case "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46", "47", "48", "49",
-			"51", "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63", "64", "65", "66",
-			"81", "82", "84", "86", "90", "91", "92", "93", "94", "95", "98":
-			return 2
-		}
 	}
 	return n
 }
