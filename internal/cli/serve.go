@@ -100,7 +100,8 @@ func runServe(args []string, env Env) int {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	go mgr.WatchSignals(ctx, hup)
-	term := make(chan os.Signal, 1)
+	// Room for two: a second signal, however soon, ends the shutdown delay.
+	term := make(chan os.Signal, 2)
 	signal.Notify(term, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(term)
 
