@@ -121,9 +121,8 @@ func TestRetry_NotAfterAnswerBytes_NewConnection_OrTimeout(t *testing.T) {
 	f := func(name string, r *rig, wantStatus int, wantCode string, wantReqs int) {
 		t.Helper()
 		wantAPIError(t, name, r.do(request("GET", "/api/v2/users/me", nil)), wantStatus, wantCode)
-		reqs := r.api.Requests()
 		time.Sleep(100 * time.Millisecond)
-		if reqs = r.api.Requests(); len(reqs) != wantReqs {
+		if reqs := r.api.Requests(); len(reqs) != wantReqs {
 			t.Errorf("%s: upstream received %d requests, want %d (no retry): %s", name, len(reqs), wantReqs, targets(reqs))
 		}
 		r.stop()
