@@ -81,7 +81,7 @@ func (t *transport[C]) withRetry(hc *fasthttp.HostClient, acquire func(time.Dura
 
 func (t *transport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (bool, error) {
 	deadline := time.Now().Add(t.timeout)
-	cc, err := t.acquireLive(req, deadline)
+	cc, err := t.acquireLive(req, t.timeout, deadline)
 	if err != nil {
 		return false, err
 	}
@@ -97,7 +97,7 @@ func (t *transport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 
 // send is one exchange on a connection of t's own (the retry transport's).
 func (t *transport[C]) send(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) (bool, error) {
-	cc, err := t.acquireLive(req, deadline)
+	cc, err := t.acquireLive(req, time.Until(deadline), deadline)
 	if err != nil {
 		return false, err
 	}
@@ -117,15 +117,16 @@ func replayable(req *fasthttp.Request) bool {
 // is written: an upstream (or the load balancer in front of Genesys) may
 // close an idle keep-alive connection at any moment, and a request written
 // to it would fail without having been sent. A new connection is not
-// checked: nothing can have closed it yet.
-func (t *transport[C]) acquireLive(req *fasthttp.Request, deadline time.Time) (C, error) {
+// checked: nothing can have closed it yet. wait bounds the wait for a
+// free connection (the time left before deadline).
+func (t *transport[C]) acquireLive(req *fasthttp.Request, wait time.Duration, deadline time.Time) (C, error) {
 	for {
-		cc, err := t.acquire(time.Until(deadline), t.fresh || req.ConnectionClose())
+		cc, err := t.acquire(wait, t.fresh || req.ConnectionClose())
 		if err != nil || cc.LastUseTime().IsZero() || !closedByPeer(cc.Conn()) {
 			return cc, err
 		}
 		t.close(cc)
-		if !time.Now().Before(deadline) {
+		if wait = time.Until(deadline); wait <= 0 {
 			var zero C
 			return zero, fasthttp.ErrTimeout
 		}
