@@ -143,6 +143,14 @@ type ServerConfig struct {
 	// ShutdownGrace is how long in-flight requests may finish after SIGTERM.
 	// Default 25s (inside Kubernetes' default 30s termination grace).
 	ShutdownGrace time.Duration `koanf:"shutdown_grace"`
+	// ShutdownDelay is how long callfix keeps accepting and serving after
+	// SIGTERM, with /readyz false, before it closes its listener and drains
+	// within shutdown_grace: Kubernetes sends SIGTERM while kube-proxy and
+	// load balancers may still route new connections to the pod for a few
+	// seconds, and a closed listener would refuse them. 0 closes the
+	// listener at once (nothing routes by readiness: systemd, Compose).
+	// Default 5s.
+	ShutdownDelay time.Duration `koanf:"shutdown_delay"`
 }
 
 // TLSConfig enables TLS on the listener. Both files or neither.
@@ -237,6 +245,7 @@ func Defaults() Config {
 			MaxConns:       10000,
 			MaxHeaderBytes: 16 << 10,
 			ShutdownGrace:  25 * time.Second,
+			ShutdownDelay:  5 * time.Second,
 		},
 		Addresses:     AddressesConfig{ExtensionDigits: "4-6"},
 		CountryLookup: CountryLookupConfig{Timeout: 2 * time.Second, MaxEntries: 10000, MaxAge: time.Hour},

@@ -96,6 +96,9 @@ func Validate(c *Config) error {
 	positiveDur("server.write_timeout", c.Server.WriteTimeout)
 	positiveDur("server.idle_timeout", c.Server.IdleTimeout)
 	positiveDur("server.shutdown_grace", c.Server.ShutdownGrace)
+	if c.Server.ShutdownDelay < 0 {
+		add("server.shutdown_delay", "must not be negative, got %s: write a duration such as 5s, or 0 to close the listener at once on SIGTERM", c.Server.ShutdownDelay)
+	}
 	positive("server.max_conns", int64(c.Server.MaxConns), "set the most client connections, such as 10000")
 	positive("server.max_header_bytes", int64(c.Server.MaxHeaderBytes), "set a size such as 16KiB")
 	if c.Server.MaxHeaderBytes > 0 && c.Server.MaxHeaderBytes < 1024 {

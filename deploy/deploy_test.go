@@ -391,9 +391,14 @@ func TestKubernetes_ListenersPortsAndProbes(t *testing.T) {
 			if !ok {
 				t.Errorf("terminationGracePeriodSeconds is not set (the default 30s must be stated next to shutdown_grace)")
 			}
-			sg := snap.Config.Server.ShutdownGrace
-			if grace <= 25 || time.Duration(grace)*time.Second <= sg {
-				t.Errorf("terminationGracePeriodSeconds = %d, want more than 25 and than server.shutdown_grace %v", grace, sg)
+			// SIGTERM, then server.shutdown_delay of serving, then
+			// server.shutdown_grace of draining: all before the SIGKILL.
+			sg, sd := snap.Config.Server.ShutdownGrace, snap.Config.Server.ShutdownDelay
+			if grace <= 25 || time.Duration(grace)*time.Second <= sd+sg {
+				t.Errorf("terminationGracePeriodSeconds = %d, want more than 25 and than server.shutdown_delay %v + server.shutdown_grace %v", grace, sd, sg)
+			}
+			if sd <= 0 && c.pod.file == "kubernetes/standalone.yaml" {
+				t.Errorf("server.shutdown_delay is %v behind a Service: new connections routed here before the endpoints update would be refused", sd)
 			}
 			if a := asMap(dig(c.pod.workload, "spec", "template", "metadata", "annotations")); a["prometheus.io/port"] != nil {
 				if p, _ := strconv.Atoi(str(a["prometheus.io/port"])); p != wantAdminPort {
@@ -1180,8 +1185,8 @@ func TestSystemd_Unit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if grace := config.Defaults().Server.ShutdownGrace; d <= grace {
-		t.Errorf("TimeoutStopSec=%s is not longer than server.shutdown_grace %v", stop[len(stop)-1], grace)
+	if grace, delay := config.Defaults().Server.ShutdownGrace, config.Defaults().Server.ShutdownDelay; d <= delay+grace {
+		t.Errorf("TimeoutStopSec=%s is not longer than server.shutdown_delay %v + server.shutdown_grace %v", stop[len(stop)-1], delay, grace)
 	}
 	if len(u["Install"]["WantedBy"]) == 0 {
 		t.Error("no [Install] WantedBy=")
@@ -1272,8 +1277,8 @@ func TestCompose_StackIsWired(t *testing.T) {
 	}
 	if g := str(cf["stop_grace_period"]); g == "" {
 		t.Error("callfix has no stop_grace_period: Compose's 10s default cuts server.shutdown_grace short")
-	} else if d, err := time.ParseDuration(g); err != nil || d <= config.Defaults().Server.ShutdownGrace {
-		t.Errorf("stop_grace_period %s is not longer than server.shutdown_grace", g)
+	} else if d, err := time.ParseDuration(g); err != nil || d <= config.Defaults().Server.ShutdownDelay+config.Defaults().Server.ShutdownGrace {
+		t.Errorf("stop_grace_period %s is not longer than server.shutdown_delay + server.shutdown_grace", g)
 	}
 
 	// The collector config: OTLP in on 4317 (gRPC) and 4318 (HTTP), out to Jaeger.

@@ -171,7 +171,9 @@ func startInstance(binary string, v Variant) (*Instance, error) {
 		return nil, err
 	}
 	args := []string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
-		"--upstream-api", in.API.URL, "--upstream-login", in.Login.URL}
+		"--upstream-api", in.API.URL, "--upstream-login", in.Login.URL,
+		// Nothing routes to a test instance by readiness: stop at once.
+		"--set", "server.shutdown_delay=0"}
 	in.cmd = exec.Command(binary, append(args, v.Args...)...)
 	in.cmd.Env = CleanEnv(os.Environ())
 	in.cmd.Stdout = &in.log

@@ -3,5 +3,7 @@
 // login host) byte for byte, less hop-by-hop headers, plus X-Forwarded-*,
 // and intercepts the requests a rewrite rule matches to repair their
 // addresses. It answers its own errors in Genesys's error format and never
-// contacts a host it was not configured with.
+// contacts a host it was not configured with. It sends no request twice,
+// but for a bodyless GET, HEAD or OPTIONS whose pooled connection the
+// upstream closed before answering (once, on a new connection).
 package proxy

@@ -63,6 +63,7 @@ type Server struct {
 	state    atomic.Pointer[state]
 	srv      *fasthttp.Server
 	ready    atomic.Bool
+	draining atomic.Bool // see Drain
 	inflight atomic.Int64
 
 	idPrefix string
@@ -227,9 +228,12 @@ func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
 func (s *Server) Ready() bool { return s.ready.Load() }
 
 // Shutdown turns readiness false, stops accepting connections, and waits
-// for in-flight requests to finish until ctx is done.
+// for in-flight requests to finish until ctx is done. Call Drain first and
+// wait server.shutdown_delay to let load balancers stop routing new
+// connections here before they would be refused.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
+	s.draining.Store(true)
 	return s.srv.ShutdownWithContext(ctx)
 }
 
@@ -240,6 +244,9 @@ func (s *Server) InFlight() int64 { return s.inflight.Load() }
 func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	s.inflight.Add(1)
 	defer s.inflight.Add(-1)
+	if s.draining.Load() {
+		ctx.SetConnectionClose()
+	}
 	st := s.state.Load()
 	defer func() {
 		if r := recover(); r != nil {

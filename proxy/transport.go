@@ -13,7 +13,7 @@ import (
 )
 
 // transport is the fasthttp.RoundTripper of callfix's upstream clients. It
-// differs from fasthttp's own in three ways that a proxy needs:
+// differs from fasthttp's own in four ways that a proxy needs:
 //
 //   - A response body up to smallBody bytes is read whole and the
 //     connection returned to the pool at once; a larger (or chunked, or
@@ -23,7 +23,16 @@ import (
 //   - timeout bounds the exchange up to the end of the response headers;
 //     a streamed body is bounded per read instead (a 100 MiB download may
 //     take longer than a call request may wait for its answer).
-//   - It never asks for a retry: a POST is sent once.
+//   - Every pooled connection it takes is checked for a close by the
+//     upstream before anything is written to it (closedByPeer), and a
+//     closed one is replaced: that costs one system call per request.
+//   - It retries only what net/http's Transport retries: a GET, HEAD or
+//     OPTIONS without a body that failed on a reused connection before any
+//     byte of the response arrived (the upstream closed the connection as
+//     the request went out) is sent once more, on a new connection (retry),
+//     within the same timeout. Nothing else is sent twice: a POST is never
+//     retried, whatever happens, since a second POST
+//     /api/v2/conversations/calls would place a second call.
 //
 // C is fasthttp's unexported connection type, captured by inference from
 // the HostClient's methods.
@@ -34,19 +43,19 @@ type transport[C pooledConn] struct {
 	close   func(C)
 	timeout time.Duration
 	pool    sync.Pool
+	// retry, when not nil, sends the one retry of a replayable request. Its
+	// connections are never pooled (fresh), so each retry dials anew.
+	retry *transport[C]
+	fresh bool
 }
 
 // pooledConn is what the transport needs of fasthttp's connection type.
 type pooledConn interface {
 	Conn() net.Conn
+	// LastUseTime is zero for a connection that has not been used (dialed
+	// for this request), and when it was last released otherwise.
 	LastUseTime() time.Time
 }
-
-// stalePeekAfter is how long a pooled connection must have been idle before
-// it is checked for a close by the upstream (one system call). Under load a
-// connection is reused within a few milliseconds and is not checked; after
-// any pause it is, since an upstream may close it at any moment.
-const stalePeekAfter = 10 * time.Millisecond
 
 // smallBody is the largest response body read whole (when it has arrived
 // with the headers).
@@ -61,27 +70,79 @@ func newTransport[C pooledConn](hc *fasthttp.HostClient, acquire func(time.Durat
 	return t
 }
 
+// withRetry makes t send the retry of a replayable request through a
+// transport on hc, a HostClient of the same upstream whose connections
+// are closed after one exchange, so that its pool stays empty and every
+// retry goes out on a connection dialed for it.
+func (t *transport[C]) withRetry(hc *fasthttp.HostClient, acquire func(time.Duration, bool) (C, error), release, closeConn func(C)) {
+	t.retry = newTransport(hc, acquire, release, closeConn, t.timeout)
+	t.retry.fresh = true
+}
+
 func (t *transport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (bool, error) {
-	now := time.Now()
-	deadline := now.Add(t.timeout)
-	cc, err := t.acquire(t.timeout, req.ConnectionClose())
+	deadline := time.Now().Add(t.timeout)
+	cc, err := t.acquireLive(req, t.timeout, deadline)
 	if err != nil {
 		return false, err
 	}
-	// A pooled connection the upstream closed while idle is replaced before
-	// anything is written to it.
-	for i := 0; i < 4 && now.Sub(cc.LastUseTime()) > stalePeekAfter && closedByPeer(cc.Conn()); i++ {
+	// Decided before the exchange: writing a request consumes its body
+	// stream, after which it would look bodyless.
+	retry := t.retry != nil && !cc.LastUseTime().IsZero() && replayable(req)
+	unanswered, err := t.exchange(hc, cc, req, resp, deadline)
+	if err != nil && unanswered && retry && time.Now().Before(deadline) {
+		_, err = t.retry.send(req, resp, deadline)
+	}
+	return false, err
+}
+
+// send is one exchange on a connection of t's own (the retry transport's).
+func (t *transport[C]) send(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) (bool, error) {
+	cc, err := t.acquireLive(req, time.Until(deadline), deadline)
+	if err != nil {
+		return false, err
+	}
+	return t.exchange(t.hc, cc, req, resp, deadline)
+}
+
+// replayable reports whether req may be sent a second time: a GET, HEAD or
+// OPTIONS without a body (RFC 9110, section 9.2.2; net/http's Transport
+// retries the same).
+func replayable(req *fasthttp.Request) bool {
+	h := &req.Header
+	return (h.IsGet() || h.IsHead() || h.IsOptions()) && !req.IsBodyStream() && len(req.Body()) == 0
+}
+
+// acquireLive takes a connection and replaces every pooled one the upstream
+// has closed while it was idle, however many there are, before anything
+// is written: an upstream (or the load balancer in front of Genesys) may
+// close an idle keep-alive connection at any moment, and a request written
+// to it would fail without having been sent. A new connection is not
+// checked: nothing can have closed it yet. wait bounds the wait for a
+// free connection (the time left before deadline).
+func (t *transport[C]) acquireLive(req *fasthttp.Request, wait time.Duration, deadline time.Time) (C, error) {
+	for {
+		cc, err := t.acquire(wait, t.fresh || req.ConnectionClose())
+		if err != nil || cc.LastUseTime().IsZero() || !closedByPeer(cc.Conn()) {
+			return cc, err
+		}
 		t.close(cc)
-		if cc, err = t.acquire(t.timeout, req.ConnectionClose()); err != nil {
-			return false, err
+		if wait = time.Until(deadline); wait <= 0 {
+			var zero C
+			return zero, fasthttp.ErrTimeout
 		}
 	}
+}
+
+// exchange writes req on cc and reads the response head (and a small
+// body). unanswered reports a failure before any byte of the response
+// arrived, the only failure after which a replayable request is retried.
+func (t *transport[C]) exchange(hc *fasthttp.HostClient, cc C, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) (unanswered bool, err error) {
 	conn := cc.Conn()
 	// One deadline for writing the request and reading the response
 	// headers: one runtime timer update instead of two.
 	if err := conn.SetDeadline(deadline); err != nil {
 		t.close(cc)
-		return false, err
+		return true, err
 	}
 	bw := hc.AcquireWriter(conn)
 	if !req.IsBodyStream() && len(req.Body()) == 0 {
@@ -98,11 +159,16 @@ func (t *transport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 	hc.ReleaseWriter(bw)
 	if err != nil {
 		t.close(cc)
-		return false, err
+		if isTimeout(err) {
+			return false, fasthttp.ErrTimeout
+		}
+		return true, err
 	}
 	br := hc.AcquireReader(conn)
 	resp.Header.DisableNormalizing()
-	if err := readResponseHeader(resp, br); err != nil {
+	// The first byte is waited for apart, so that a connection closed
+	// before the upstream answered anything is told from a broken answer.
+	if _, err := br.Peek(1); err != nil {
 		hc.ReleaseReader(br)
 		t.close(cc)
 		// A passed deadline is the reliable sign of a timeout, whatever
@@ -111,11 +177,19 @@ func (t *transport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 			return false, fasthttp.ErrTimeout
 		}
 		if err == io.EOF {
-			return false, fasthttp.ErrConnectionClosed
+			return true, fasthttp.ErrConnectionClosed
+		}
+		return true, err
+	}
+	if err := readResponseHeader(resp, br); err != nil {
+		hc.ReleaseReader(br)
+		t.close(cc)
+		if isTimeout(err) || !time.Now().Before(deadline) {
+			return false, fasthttp.ErrTimeout
 		}
 		return false, errBadResponse
 	}
-	keep := !req.ConnectionClose() && !resp.ConnectionClose()
+	keep := !t.fresh && !req.ConnectionClose() && !resp.ConnectionClose()
 	status := resp.StatusCode()
 	if req.Header.IsHead() || status == 204 || status == 304 {
 		resp.SkipBody = true

@@ -53,33 +53,9 @@ func newUpstream(name, rawURL string, c *config.Config, prev *upstream, dial fun
 		}
 	}
 	up := &upstream{name: name, scheme: u.Scheme, host: []byte(u.Host), key: key}
-	dialTimeout := c.Upstream.DialTimeout
-	up.client = &fasthttp.HostClient{
-		Addr:                          addr,
-		Name:                          "",
-		NoDefaultUserAgentHeader:      true, // the client's own User-Agent, or none
-		IsTLS:                         u.Scheme == "https",
-		MaxConns:                      c.Upstream.MaxConns,
-		MaxConnWaitTimeout:            c.Upstream.Timeout,
-		MaxIdleConnDuration:           c.Upstream.IdleTimeout,
-		DisableHeaderNamesNormalizing: true,
-		DisablePathNormalizing:        true,
-		ReadBufferSize:                16 << 10,
-		WriteBufferSize:               16 << 10,
-		// A request is sent once. Retrying a POST could place a second
-		// real call; callfix retries nothing and lets clients decide.
-		RetryIfErr: func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
-		Dial: func(addr string) (net.Conn, error) {
-			return fasthttp.DialTimeout(addr, dialTimeout)
-		},
-	}
-	if dial != nil {
-		up.client.Dial = dial
-	}
-	hc := up.client
-	hc.Transport = newTransport(hc, hc.AcquireConn, hc.ReleaseConn, hc.CloseConn, c.Upstream.Timeout)
-	if up.client.IsTLS {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
+	var tc *tls.Config
+	if u.Scheme == "https" {
+		tc = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
 		if c.Upstream.ServerName != "" {
 			tc.ServerName = c.Upstream.ServerName
 		}
@@ -94,7 +70,41 @@ func newUpstream(name, rawURL string, c *config.Config, prev *upstream, dial fun
 			}
 			tc.RootCAs = pool
 		}
-		up.client.TLSConfig = tc
 	}
+	dialTimeout := c.Upstream.DialTimeout
+	if dial == nil {
+		dial = func(addr string) (net.Conn, error) { return fasthttp.DialTimeout(addr, dialTimeout) }
+	}
+	hostClient := func() *fasthttp.HostClient {
+		return &fasthttp.HostClient{
+			Addr:                          addr,
+			Name:                          "",
+			NoDefaultUserAgentHeader:      true, // the client's own User-Agent, or none
+			IsTLS:                         u.Scheme == "https",
+			TLSConfig:                     tc,
+			MaxConns:                      c.Upstream.MaxConns,
+			MaxConnWaitTimeout:            c.Upstream.Timeout,
+			MaxIdleConnDuration:           c.Upstream.IdleTimeout,
+			DisableHeaderNamesNormalizing: true,
+			DisablePathNormalizing:        true,
+			ReadBufferSize:                16 << 10,
+			WriteBufferSize:               16 << 10,
+			// fasthttp's retries are off: the transport alone decides
+			// what may be sent twice (only a GET, HEAD or OPTIONS without
+			// a body; never a POST, which could place a second real call).
+			RetryIfErr: func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+			// The connection keeps its descriptor for the stale check.
+			Dial: func(addr string) (net.Conn, error) { return peekable(dial(addr)) },
+		}
+	}
+	hc := hostClient()
+	t := newTransport(hc, hc.AcquireConn, hc.ReleaseConn, hc.CloseConn, c.Upstream.Timeout)
+	// The retry of a replayable request goes out on a connection of its
+	// own, dialed for it: a second pooled one could be as stale as the first.
+	rc := hostClient()
+	t.withRetry(rc, rc.AcquireConn, rc.ReleaseConn, rc.CloseConn)
+	hc.Transport = t
+	rc.Transport = t.retry
+	up.client = hc
 	return up, nil
 }

@@ -58,7 +58,9 @@ func run(bin string, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
-		"--upstream-api", up.URL, "--upstream-login", up.URL)
+		"--upstream-api", up.URL, "--upstream-login", up.URL,
+		// Nothing routes to the demo by readiness: stop at once.
+		"--set", "server.shutdown_delay=0")
 	cmd.Env = cleanEnv()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -150,7 +150,8 @@ func readmeServe(t *testing.T, dir, prog string, args ...string) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, prog, args...)
 	cmd.Dir = dir
-	cmd.Env = append(cleanEnv(), env...)
+	// Nothing routes to these by readiness: stop at once on SIGTERM.
+	cmd.Env = append(append(cleanEnv(), "CALLFIX_SERVER_SHUTDOWN_DELAY=0s"), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {

@@ -204,7 +204,8 @@ func TestServe_HundredMiBEachWay_StreamsInBoundedMemory(t *testing.T) {
 	})
 	up.DiscardBodies = true
 	up.Count() // publishes DiscardBodies to the connection goroutines
-	p := startServe(t, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--upstream-api", up.URL, "--upstream-login", up.URL)
+	p := startServe(t, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--upstream-api", up.URL, "--upstream-login", up.URL,
+		"--set", "server.shutdown_delay=0")
 	base := "http://" + p.addr()
 
 	// Warm up: the first requests allocate the pools that later ones reuse.
@@ -277,10 +278,12 @@ func TestServe_HundredMiBEachWay_StreamsInBoundedMemory(t *testing.T) {
 	}
 }
 
-// SIGTERM with nothing in flight: callfix exits 0 at once.
+// SIGTERM with nothing in flight and no shutdown delay: callfix exits 0
+// at once.
 func TestServe_SIGTERM_Idle_Exits0Within3s(t *testing.T) {
 	up := upstreamtest.Start(t, nil)
-	p := startServe(t, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--upstream-api", up.URL, "--upstream-login", up.URL)
+	p := startServe(t, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--upstream-api", up.URL, "--upstream-login", up.URL,
+		"--set", "server.shutdown_delay=0")
 	addr := p.addr()
 	if p.admin == "" {
 		t.Errorf("the listen log line has no admin_listen address:\n%s", p.stderr.String())
@@ -304,14 +307,16 @@ func TestServe_SIGTERM_Idle_Exits0Within3s(t *testing.T) {
 	}
 }
 
-// SIGTERM with a request in flight: it is answered, then callfix exits 0.
+// SIGTERM with a request in flight: it is answered, then callfix exits 0
+// (the request outlasts the shutdown delay, and is still waited for).
 func TestServe_SIGTERM_InFlightRequestFinishes(t *testing.T) {
 	up := upstreamtest.Start(t, func(q *upstreamtest.Request) upstreamtest.Response {
 		resp := upstreamtest.OK(q)
 		resp.Delay = 700 * time.Millisecond
 		return resp
 	})
-	p := startServe(t, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--upstream-api", up.URL, "--upstream-login", up.URL)
+	p := startServe(t, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--upstream-api", up.URL, "--upstream-login", up.URL,
+		"--set", "server.shutdown_delay=200ms")
 	base := "http://" + p.addr()
 	type result struct {
 		status int
@@ -392,7 +397,7 @@ func TestServe_SIGTERM_ShutdownGraceEnds_Exits1(t *testing.T) {
 		return resp
 	})
 	p := startServe(t, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--upstream-api", up.URL, "--upstream-login", up.URL,
-		"--set", "server.shutdown_grace=300ms")
+		"--set", "server.shutdown_grace=300ms", "--set", "server.shutdown_delay=0")
 	base := "http://" + p.addr()
 	go func() {
 		if resp, err := httpClient.Get(base + "/api/v2/users/me"); err == nil {

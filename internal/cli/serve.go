@@ -32,9 +32,12 @@ host (/oauth/* to its login host), repairing the addresses in call requests.
 Configuration: defaults, then --config FILE (or $CALLFIX_CONFIG), then
 CALLFIX_* variables, then flags; 'callfix config' shows the result and
 docs/CONFIG.md lists every key. The config file is watched and reloaded on
-change and on SIGHUP. SIGTERM or SIGINT: readiness turns false, no new
-connections are accepted, requests in flight finish within
-server.shutdown_grace, and callfix exits 0.
+change and on SIGHUP. SIGTERM or SIGINT: readiness turns false and callfix
+keeps accepting and serving for server.shutdown_delay (5s: time for
+Kubernetes to stop routing to it; responses then ask clients to
+reconnect; a second signal ends the delay), then it accepts no new
+connections, requests in flight finish within server.shutdown_grace, and
+callfix exits 0.
 
 Exit status: 0 after a clean shutdown, 1 when a listener cannot start or
 shutdown timed out, 2 for bad usage or configuration.
@@ -97,7 +100,8 @@ func runServe(args []string, env Env) int {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	go mgr.WatchSignals(ctx, hup)
-	term := make(chan os.Signal, 1)
+	// Room for two: a second signal, however soon, ends the shutdown delay.
+	term := make(chan os.Signal, 2)
 	signal.Notify(term, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(term)
 
@@ -109,12 +113,15 @@ func runServe(args []string, env Env) int {
 
 	select {
 	case sig := <-term:
-		log.Info("shutting down: readiness is false, finishing requests in flight", "signal", sig.String(), "grace", mgr.Current().Config.Server.ShutdownGrace.String(), "in_flight", srv.InFlight())
+		if code, ok := drain(log, srv, mgr.Current().Config.Server, sig, term, errc); !ok {
+			return code
+		}
 	case err := <-errc:
 		log.Error("a listener stopped", "error", err.Error())
 		return 1
 	}
 	grace := mgr.Current().Config.Server.ShutdownGrace
+	log.Info("closing the listener, finishing requests in flight", "grace", grace.String(), "in_flight", srv.InFlight())
 	sctx, scancel := context.WithTimeout(context.Background(), grace)
 	defer scancel()
 	code := 0
@@ -131,6 +138,31 @@ func runServe(args []string, env Env) int {
 	}
 	log.Info("callfix stopped")
 	return code
+}
+
+// drain is the first part of a shutdown: readiness turns false at once and
+// callfix goes on accepting and serving for server.shutdown_delay, so that
+// the clients whose endpoint lists still name this instance are served,
+// not refused; a second signal ends the delay. It returns false (and the
+// exit code) when a listener failed meanwhile.
+func drain(log *slog.Logger, srv *proxy.Server, c config.ServerConfig, sig os.Signal, term <-chan os.Signal, errc <-chan error) (int, bool) {
+	srv.Drain()
+	log.Info("shutting down: readiness is false; serving on until the shutdown delay ends, then finishing requests in flight",
+		"signal", sig.String(), "delay", c.ShutdownDelay.String(), "grace", c.ShutdownGrace.String(), "in_flight", srv.InFlight())
+	if c.ShutdownDelay <= 0 {
+		return 0, true
+	}
+	timer := time.NewTimer(c.ShutdownDelay)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case sig := <-term:
+		log.Info("a second signal: the shutdown delay ends now", "signal", sig.String())
+	case err := <-errc:
+		log.Error("a listener stopped", "error", err.Error())
+		return 1, false
+	}
+	return 0, true
 }
 
 // newTelemetry builds tracing, metrics and the audit log from the
