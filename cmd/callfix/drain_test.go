@@ -35,7 +35,7 @@ func (d *drainClient) do(keepAlive bool) (status int, closeAsked bool, err error
 		}
 		d.br = bufio.NewReader(d.c)
 	}
-	body := `{"phoneNumber":"5551234567"}`
+	body := `{"phoneNumber":"3172224567"}`
 	conn := ""
 	if !keepAlive {
 		conn = "Connection: close\r\n"

@@ -122,7 +122,7 @@ func (c *campaign) atMostOnce(ctx context.Context) error {
 			continue
 		}
 		byFault[a.fault].add(o)
-		if a.bodyRead && !strings.Contains(a.body, `"tel:+15551234567"`) {
+		if a.bodyRead && !strings.Contains(a.body, `"tel:+13172224567"`) {
 			unrepaired++
 		}
 	}

@@ -45,11 +45,11 @@ func (r request) bytes(keepAlive bool) []byte {
 }
 
 // callRequest is a CreateCallRequest with a national number callfix
-// repairs (tel:+15551234567) in every mode but audit.
+// repairs (tel:+13172224567) in every mode but audit.
 func callRequest() request {
 	return request{method: "POST", path: "/api/v2/conversations/calls",
 		header: [][2]string{{"Content-Type", "application/json"}, {"Authorization", "Bearer chaos"}},
-		body:   []byte(`{"phoneNumber":"(555) 123-4567"}`)}
+		body:   []byte(`{"phoneNumber":"(317) 222-4567"}`)}
 }
 
 // getRequest is a pass-through GET.

@@ -85,7 +85,7 @@ func TestClient_KeepAliveReconnectAndNoAnswer(t *testing.T) {
 func TestRequest_Bytes(t *testing.T) {
 	got := string(callRequest().marked("m-1", faultStall).bytes(false))
 	want := "POST /api/v2/conversations/calls HTTP/1.1\r\nHost: callfix.chaos\r\nContent-Type: application/json\r\nAuthorization: Bearer chaos\r\n" +
-		"X-Chaos-Id: m-1\r\nX-Chaos-Fault: stall\r\nConnection: close\r\nContent-Length: 32\r\n\r\n{\"phoneNumber\":\"(555) 123-4567\"}"
+		"X-Chaos-Id: m-1\r\nX-Chaos-Fault: stall\r\nConnection: close\r\nContent-Length: 32\r\n\r\n{\"phoneNumber\":\"(317) 222-4567\"}"
 	if got != want {
 		t.Errorf("request bytes:\n%q\nwant\n%q", got, want)
 	}

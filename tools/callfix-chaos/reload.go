@@ -146,7 +146,7 @@ func (c *campaign) reload(ctx context.Context) error {
 	case erru != nil || errf != nil:
 	case ru.status == 400:
 		mode = "enforce"
-	case strings.Contains(up.arrival("reload-probe-fixable").body, "tel:+15551234567"):
+	case strings.Contains(up.arrival("reload-probe-fixable").body, "tel:+13172224567"):
 		mode = "rewrite"
 	case up.arrival("reload-probe-fixable").n == 1:
 		mode = "audit"

@@ -40,7 +40,7 @@ func TestUpstream_Faults(t *testing.T) {
 		if a.n != 1 || a.fault != fault || a.method != "POST" || a.bodyRead != wantBodyRead {
 			t.Errorf("%s: arrival %+v, want once, with the fault, POST, body read %v", fault, a, wantBodyRead)
 		}
-		if wantBodyRead && a.body != `{"phoneNumber":"(555) 123-4567"}` {
+		if wantBodyRead && a.body != `{"phoneNumber":"(317) 222-4567"}` {
 			t.Errorf("%s: recorded body %q", fault, a.body)
 		}
 		if !wantErr && !strings.Contains(string(rep.body), id) {
