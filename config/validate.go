@@ -90,6 +90,9 @@ func Validate(c *Config) error {
 		add("server.max_header_bytes", "%d bytes is too small for real requests: use at least 1KiB", c.Server.MaxHeaderBytes)
 	}
 	positive("limits.max_body_bytes", int64(c.Limits.MaxBodyBytes), "set a size such as 1MiB")
+	positive("server.max_method_bytes", int64(c.Server.MaxMethodBytes), "set the longest method accepted, such as 20")
+	positive("limits.max_content_codings", int64(c.Limits.MaxContentCodings), "set the most codings undone, such as 2")
+	positive("limits.max_details", int64(c.Limits.MaxDetails), "set the most values listed, such as 20")
 
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		add("tls", "cert_file and key_file go together: set both to serve TLS, or neither")
