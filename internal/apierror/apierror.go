@@ -44,19 +44,39 @@ func New(status int, code, message, contextID string) Body {
 		MessageParams: map[string]string{}, ContextID: contextID, Details: []Detail{}, Errors: []Body{}}
 }
 
+// DefaultMaxDetails is limits.max_details's default: the most problems
+// InvalidAddress lists.
+const DefaultMaxDetails = 20
+
 // InvalidAddress returns the 400 body for addresses callfix cannot repair in
 // enforce mode: the message names each field and why, with its value passed
-// through mask (which may return "" to omit it).
+// through mask (which may return "" to omit it). It lists at most
+// DefaultMaxDetails problems; see InvalidAddressN.
 func InvalidAddress(problems []rewrite.Problem, mask func(string) string, contextID string) Body {
-	var parts []string
-	details := make([]Detail, 0, len(problems))
-	for _, p := range problems {
+	return InvalidAddressN(problems, mask, contextID, DefaultMaxDetails)
+}
+
+// InvalidAddressN is InvalidAddress listing at most max problems (in
+// details and in the message, which then says how many more there are):
+// a request with thousands of bad addresses gets a small answer. The count
+// is always the total.
+func InvalidAddressN(problems []rewrite.Problem, mask func(string) string, contextID string, max int) Body {
+	listed := problems
+	if max >= 0 && len(listed) > max {
+		listed = listed[:max]
+	}
+	parts := make([]string, 0, len(listed)+1)
+	details := make([]Detail, 0, len(listed))
+	for _, p := range listed {
 		s := p.Path
 		if m := mask(p.Value); m != "" {
 			s += " (" + strconv.Quote(m) + ")"
 		}
 		parts = append(parts, s+" "+strings.TrimPrefix(p.Message(), p.Path+" "))
 		details = append(details, Detail{ErrorCode: CodeInvalidAddress + "." + p.Reason.Code(), FieldName: p.Path})
+	}
+	if more := len(problems) - len(listed); more > 0 {
+		parts = append(parts, "and "+strconv.Itoa(more)+" more")
 	}
 	noun := "address"
 	if len(problems) != 1 {
@@ -68,6 +88,36 @@ func InvalidAddress(problems []rewrite.Problem, mask func(string) string, contex
 	b.MessageParams = map[string]string{"count": strconv.Itoa(len(problems)), "problems": list}
 	b.Details = details
 	return b
+}
+
+// UnreadableMessage is the message of the 400 callfix.bad.request enforce
+// mode answers to an intercepted body it cannot read as exactly one JSON
+// object: it says why, and what to send. Genesys's own JSON reader takes
+// some such bodies (UTF-16, data after the object), so callfix, which
+// could not inspect them, does not forward them.
+func UnreadableMessage(skip rewrite.Skip) string {
+	why := "it is " + skip.String()
+	switch skip {
+	case rewrite.SkipTrailingData:
+		why = "there is data after the JSON object"
+	case rewrite.SkipNotUTF8:
+		why = "it is not UTF-8 (UTF-16 or UTF-32)"
+	case rewrite.SkipTooDeep:
+		why = "its arrays and objects nest deeper than " + strconv.Itoa(rewrite.MaxNesting) + " levels"
+	case rewrite.SkipTruncated:
+		why = "it is truncated JSON"
+	case rewrite.SkipNotObject:
+		why = "it is not a JSON object"
+	case rewrite.SkipNotJSON:
+		why = "it is not JSON"
+	}
+	return "callfix cannot read the request body as one JSON object: " + why +
+		"; in enforce mode callfix forwards no body it cannot inspect: send exactly one JSON object in UTF-8"
+}
+
+// Unreadable returns the 400 body of UnreadableMessage.
+func Unreadable(skip rewrite.Skip, contextID string) Body {
+	return New(400, CodeBadRequest, UnreadableMessage(skip), contextID)
 }
 
 // JSON returns the body encoded, without HTML escaping and without a
