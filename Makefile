@@ -54,10 +54,14 @@ test-e2e: e2e-deps
 test-alloc:
 	$(GO) test -count=1 -run 'ZeroAllocations' ./proxy ./rewrite
 
+FUZZPKGS ?= ./rewrite ./proxy
+
 test-fuzz:
-	@for t in $$($(GO) test -list 'Fuzz.*' ./rewrite | grep ^Fuzz); do \
-		echo "fuzz $$t ($(TESTFUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(TESTFUZZTIME) ./rewrite || exit 1; \
+	@for p in $(FUZZPKGS); do \
+		for t in $$($(GO) test -list 'Fuzz.*' $$p | grep ^Fuzz); do \
+			echo "fuzz $$p $$t ($(TESTFUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(TESTFUZZTIME) $$p || exit 1; \
+		done; \
 	done
 
 ## fuzz: every fuzz target for FUZZTIME each (default 2m).

@@ -140,6 +140,10 @@ type ServerConfig struct {
 	MaxConns int `koanf:"max_conns"`
 	// MaxHeaderBytes bounds the request line and headers. Default 16KiB.
 	MaxHeaderBytes ByteSize `koanf:"max_header_bytes"`
+	// MaxMethodBytes is the longest request method accepted; a longer one
+	// is answered 400 and forwarded nowhere. The longest registered HTTP
+	// method, UPDATEREDIRECTREF, has 17 bytes. Default 20.
+	MaxMethodBytes int `koanf:"max_method_bytes"`
 	// ShutdownGrace is how long in-flight requests may finish after SIGTERM.
 	// Default 25s (inside Kubernetes' default 30s termination grace).
 	ShutdownGrace time.Duration `koanf:"shutdown_grace"`
@@ -167,6 +171,18 @@ type LimitsConfig struct {
 	// Content-Encoding) callfix reads to rewrite; above it the client gets
 	// 413. Pass-through bodies stream and have no limit. Default 1MiB.
 	MaxBodyBytes ByteSize `koanf:"max_body_bytes"`
+	// MaxContentCodings is the most content codings (gzip, deflate, br;
+	// identity does not count) callfix undoes on an intercepted body, as in
+	// Content-Encoding: gzip, gzip; more is answered 415. Each coding is
+	// bounded by max_body_bytes, but a chain of them multiplies the work.
+	// Default 2.
+	MaxContentCodings int `koanf:"max_content_codings"`
+	// MaxDetails is the most values listed one by one in a 400
+	// callfix.invalid.address answer (its details and message) and in an
+	// audit record or span (changes, problems); the total count is always
+	// given, so one request with thousands of bad addresses gets a small
+	// answer. Default 20.
+	MaxDetails int `koanf:"max_details"`
 }
 
 // GatewayConfig supports SDKs whose setGateway adds path prefixes.
@@ -244,12 +260,13 @@ func Defaults() Config {
 			IdleTimeout:    120 * time.Second,
 			MaxConns:       10000,
 			MaxHeaderBytes: 16 << 10,
+			MaxMethodBytes: 20,
 			ShutdownGrace:  25 * time.Second,
 			ShutdownDelay:  5 * time.Second,
 		},
 		Addresses:     AddressesConfig{ExtensionDigits: "4-6"},
 		CountryLookup: CountryLookupConfig{Timeout: 2 * time.Second, MaxEntries: 10000, MaxAge: time.Hour},
-		Limits:        LimitsConfig{MaxBodyBytes: 1 << 20},
+		Limits:        LimitsConfig{MaxBodyBytes: 1 << 20, MaxContentCodings: 2, MaxDetails: 20},
 		Tracing:       TracingConfig{SampleRatio: 1},
 		Audit:         AuditConfig{Enabled: true},
 	}

@@ -108,6 +108,9 @@ func Validate(c *Config) error {
 	positiveDur("country_lookup.timeout", c.CountryLookup.Timeout)
 	positiveDur("country_lookup.max_age", c.CountryLookup.MaxAge)
 	positive("country_lookup.max_entries", int64(c.CountryLookup.MaxEntries), "set the most tokens whose country is cached, such as 10000")
+	positive("server.max_method_bytes", int64(c.Server.MaxMethodBytes), "set the longest method accepted, such as 20")
+	positive("limits.max_content_codings", int64(c.Limits.MaxContentCodings), "set the most codings undone, such as 2")
+	positive("limits.max_details", int64(c.Limits.MaxDetails), "set the most values listed, such as 20")
 
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		add("tls", "cert_file and key_file go together: set both to serve TLS, or neither")

@@ -630,3 +630,27 @@ func waitFor(cond func() bool) bool {
 	}
 	return true
 }
+
+// wantErrorForRaw is wantAPIError, or wantOAuthError when raw's request
+// target is a login route (/oauth/…): callfix answers each route in its
+// host's error shape. For a login route the returned apiError holds only
+// the message (the OAuth description).
+func wantErrorForRaw(t testing.TB, name string, resp *rawResponse, raw string, status int, code string) apiError {
+	t.Helper()
+	line, _, _ := strings.Cut(raw, "\r\n")
+	_, target, _ := strings.Cut(line, " ")
+	path, _, _ := strings.Cut(target, "?")
+	if !strings.HasPrefix(target, "/oauth/") || pathProblemForTest(path) {
+		// Not routed to the login host: a path not in normal form is not
+		// routed at all.
+		return wantAPIError(t, name, resp, status, code)
+	}
+	wantError(t, name, resp, true, status, code)
+	var o oauthError
+	_ = json.Unmarshal(resp.Body, &o)
+	return apiError{Message: o.Description}
+}
+
+// pathProblemForTest reports whether a path is not in normal form, as the
+// proxy decides it (the tests are in package proxy_test).
+func pathProblemForTest(path string) bool { return proxy.PathNotNormal(path) }

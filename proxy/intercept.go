@@ -30,21 +30,18 @@ var errTooLarge = errors.New("body larger than the limit")
 const originHeader = "sent in X-Callfix-Country"
 
 // intercept reads a request that matches a rule, rewrites it, and forwards
-// it or answers 400 according to the mode. It records a server span, the
-// callfix.rewrite span, a client span for the upstream call, metrics, the
-// audit record, and tells the Observer.
-func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, target []byte, rt *rewrite.Route) {
+// it or answers 400 according to the mode; ref, when set, is the refusal
+// inspect decided from the headers, answered at once. It records a server
+// span, the callfix.rewrite span, a client span for the upstream call,
+// metrics, the audit record, and tells the Observer.
+func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, h *head, ref refusal) {
 	start := time.Now()
-	in := &ctx.Request.Header
-	rec := Record{Route: rt.Name(), Mode: st.snap.Mode, Country: st.snap.Country, Start: start, Mask: st.masker}
+	up, target, rt := h.up, h.target, h.rule
+	rec := Record{Route: rt.Name(), Mode: st.snap.Mode, Country: st.snap.Country, Start: start, Mask: st.masker, MaxListed: st.maxDetails}
 	sctx := context.Background()
 	var server trace.Span
 	if s.tel.Tracing() {
-		path := target
-		if i := bytes.IndexAny(path, "?#"); i >= 0 {
-			path = path[:i]
-		}
-		sctx, server = s.startServerSpan(ctx, rt.Name(), rt.Pattern(), path)
+		sctx, server = s.startServerSpan(ctx, rt.Name(), rt.Pattern(), h.path)
 	}
 	defer func() {
 		rec.Duration = time.Since(start)
@@ -71,12 +68,16 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 			rec.RequestID = s.requestID(ctx)
 		}
 	}
-	fail := func(status int, code, msg string) {
+	fail := func(r refusal) {
 		setID()
-		rec.Status = status
+		rec.Status = r.status
 		rec.Outcome = rewrite.OutcomeRejected
-		rec.RewriteStart, rec.RewriteEnd = time.Now(), time.Now()
-		s.answer(ctx, status, code, msg, rec.RequestID)
+		if rec.RewriteStart.IsZero() {
+			rec.RewriteStart = time.Now()
+		}
+		rec.RewriteEnd = time.Now()
+		s.logRefusal("refused an intercepted request", rec.RequestID, r)
+		s.answer(ctx, r.status, r.code, r.msg, rec.RequestID)
 		ctx.SetConnectionClose() // the body may be unread
 	}
 	send := func(body []byte, newLen int, dropEncoding bool) {
@@ -94,33 +95,25 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 		rec.Status = ctx.Response.StatusCode()
 	}
 
-	// One pass over the client's headers for what callfix reads.
-	var countryHdr, encoding, auth []byte
-	for it := (headerIter{raw: in.RawHeaders()}); it.next(); {
-		switch {
-		case countryHdr == nil && bytes.EqualFold(it.key, hdrCountry):
-			countryHdr = it.value
-		case encoding == nil && bytes.EqualFold(it.key, hdrContentEncode):
-			encoding = it.value
-		case auth == nil && bytes.EqualFold(it.key, hdrAuthorization):
-			auth = it.value
-		}
+	if ref.status != 0 {
+		fail(ref)
+		return
 	}
 	// origin says where rec.Country came from, for the 400's message.
 	origin := st.snap.CountryOrigin
-	if v := countryHdr; len(v) > 0 {
+	if v := h.country; len(v) > 0 {
 		cc := strings.ToUpper(strings.TrimSpace(string(v)))
 		if !rewrite.KnownCountry(cc) {
-			fail(400, apierror.CodeBadRequest, "X-Callfix-Country must be an ISO 3166 alpha-2 country with a numbering plan, such as US or GB")
+			fail(badRequest("invalid_country", "X-Callfix-Country", "X-Callfix-Country must be an ISO 3166 alpha-2 country with a numbering plan, such as US or GB"))
 			return
 		}
 		rec.Country, origin = cc, originHeader
 	}
 
 	limit := st.maxBody
-	if n := in.ContentLength(); n > limit {
-		fail(413, apierror.CodeBodyTooLarge, "the request body is larger than limits.max_body_bytes ("+strconv.Itoa(limit)+" bytes), the most callfix reads to repair addresses")
-		return
+	tooLarge := func(what string) refusal {
+		return refusal{status: 413, code: apierror.CodeBodyTooLarge, reason: "body_too_large",
+			msg: "the " + what + " is larger than limits.max_body_bytes (" + strconv.Itoa(limit) + " bytes), the most callfix reads to repair addresses"}
 	}
 	buf := bytebufferpool.Get()
 	defer bytebufferpool.Put(buf)
@@ -138,17 +131,17 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 	}
 	if err != nil {
 		if errors.Is(err, errTooLarge) {
-			fail(413, apierror.CodeBodyTooLarge, "the request body is larger than limits.max_body_bytes ("+strconv.Itoa(limit)+" bytes), the most callfix reads to repair addresses")
+			fail(tooLarge("request body"))
 		} else {
-			fail(400, apierror.CodeBadRequest, "callfix could not read the whole request body")
+			fail(clientBodyRefusal(err))
 		}
 		return
 	}
 	raw := buf.B
 
 	// country: auto, and the client did not choose: the organisation's.
-	if len(countryHdr) == 0 && st.snap.CountryAuto {
-		if tok := bearer(auth); tok != nil {
+	if len(h.country) == 0 && st.snap.CountryAuto {
+		if tok := bearer(h.auth); tok != nil {
 			setID()
 			if cc, ok := s.learnCountry(sctx, st, tok, rec.RequestID); ok {
 				rec.Country, origin = cc, originLearnt
@@ -161,25 +154,19 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 	body := raw
 	encoded := false
 	rec.RewriteStart = time.Now()
-	if enc := encoding; len(enc) > 0 && !bytes.EqualFold(enc, []byte("identity")) {
+	if codings, _ := countCodings(h.encoding); codings > 0 {
+		// inspect refused codings callfix does not know, and more than
+		// limits.max_content_codings.
 		dec := bytebufferpool.Get()
 		defer bytebufferpool.Put(dec)
-		switch err := decode(dec, enc, raw, limit); {
+		switch err := decode(dec, h.encoding, raw, limit); {
 		case err == nil:
 			body, encoded = dec.B, true
 		case errors.Is(err, errTooLarge):
-			fail(413, apierror.CodeBodyTooLarge, "the decoded request body is larger than limits.max_body_bytes ("+strconv.Itoa(limit)+" bytes)")
-			return
-		case errors.Is(err, errUnsupportedEncoding):
-			// Cannot be inspected: forwarded as sent, and recorded.
-			rec.Skipped = rewrite.SkipNotJSON
-			rec.Outcome = rewrite.OutcomeUnchanged
-			rec.RewriteEnd = time.Now()
-			setID()
-			send(raw, -1, false)
+			fail(tooLarge("decoded request body"))
 			return
 		default:
-			fail(400, apierror.CodeBadRequest, "the request body is not valid "+string(enc)+" as its Content-Encoding says")
+			fail(badRequest("bad_content_encoding", "Content-Encoding", "the request body is not encoded as its Content-Encoding says"))
 			return
 		}
 	}
@@ -189,9 +176,18 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 	rec.RewriteEnd = time.Now()
 	setID()
 	rec.Outcome, rec.Changes, rec.Problems, rec.Kept, rec.Skipped = d.Outcome, res.Changes, res.Problems, res.Kept, res.Skipped
+	if d.Reject && d.Unreadable != rewrite.SkipNone {
+		// Enforce mode fails closed: Genesys may read what callfix cannot.
+		rec.Status = 400
+		r := badRequest("unreadable_body", "", apierror.UnreadableMessage(d.Unreadable))
+		s.logRefusal("refused an intercepted request", rec.RequestID, r)
+		s.answer(ctx, r.status, r.code, r.msg, rec.RequestID)
+		ctx.SetConnectionClose()
+		return
+	}
 	if d.Reject {
 		rec.Status = 400
-		writeError(ctx, 400, rec.RequestID, apierror.InvalidAddressFrom(res.Problems, origin, st.masker.Mask, rec.RequestID).JSON())
+		writeError(ctx, 400, rec.RequestID, apierror.InvalidAddressFrom(res.Problems, origin, st.maxDetails, st.masker.Mask, rec.RequestID).JSON())
 		return
 	}
 	if d.Outcome == rewrite.OutcomeRewritten {
@@ -246,22 +242,64 @@ func readLimited(buf *bytebufferpool.ByteBuffer, r io.Reader, limit int) error {
 	}
 }
 
-var errUnsupportedEncoding = errors.New("unsupported content encoding")
-
-// decode decompresses raw by Content-Encoding enc (gzip, deflate, br) into
-// dst, at most limit bytes: a small compressed body cannot expand into
-// unbounded memory.
+// decode undoes the content codings enc lists (gzip, deflate, br,
+// identity), the last applied first (RFC 9110 section 8.4), into dst, each
+// at most limit bytes: a small compressed body cannot expand into
+// unbounded memory. inspect has checked that enc names only these and at
+// most limits.max_content_codings of them.
+//
+// fasthttp's Request.BodyUncompressedWithLimit undoes one coding, not a
+// list; its decoders allocate their output on every call, and its deflate
+// takes zlib only, where some clients send raw DEFLATE
+// (TestIntercept_EncodedBody_RewrittenAndForwardedDecoded): so callfix
+// keeps its own, streaming into pooled buffers.
 func decode(dst *bytebufferpool.ByteBuffer, enc, raw []byte, limit int) error {
+	var list [8][]byte
+	codings := list[:0]
+	for v := enc; len(v) > 0; {
+		var c []byte
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			c, v = v[:i], v[i+1:]
+		} else {
+			c, v = v, nil
+		}
+		if c = bytes.Trim(c, " \t"); coding(c) != codingIdentity {
+			codings = append(codings, c)
+		}
+	}
+	// Step k writes into dst when an even number of steps follow it, so
+	// that the last writes into dst and no step reads what it writes.
+	in := raw
+	var tmp *bytebufferpool.ByteBuffer
+	for k := range codings {
+		out := dst
+		if (len(codings)-1-k)%2 == 1 {
+			if tmp == nil {
+				tmp = bytebufferpool.Get()
+				defer bytebufferpool.Put(tmp)
+			}
+			out = tmp
+		}
+		if err := decodeOne(out, coding(codings[len(codings)-1-k]), in, limit); err != nil {
+			return err
+		}
+		in = out.B
+	}
+	return nil
+}
+
+// decodeOne undoes one coding of raw into dst, at most limit bytes.
+func decodeOne(dst *bytebufferpool.ByteBuffer, c codingKind, raw []byte, limit int) error {
 	var r io.Reader
-	switch strings.ToLower(strings.TrimSpace(string(enc))) {
-	case "gzip", "x-gzip":
+	switch c {
+	case codingGzip:
 		zr, err := gzip.NewReader(bytes.NewReader(raw))
 		if err != nil {
 			return err
 		}
 		defer zr.Close()
 		r = zr
-	case "deflate":
+	case codingDeflate:
 		// RFC 9110 "deflate" is zlib; some clients send raw DEFLATE.
 		if zr, err := zlib.NewReader(bytes.NewReader(raw)); err == nil {
 			defer zr.Close()
@@ -271,10 +309,10 @@ func decode(dst *bytebufferpool.ByteBuffer, enc, raw []byte, limit int) error {
 			defer fr.Close()
 			r = fr
 		}
-	case "br":
+	case codingBrotli:
 		r = brotli.NewReader(bytes.NewReader(raw))
 	default:
-		return errUnsupportedEncoding
+		return errors.New("not a coding callfix undoes")
 	}
 	return readLimited(dst, r, limit)
 }

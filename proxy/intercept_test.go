@@ -153,8 +153,8 @@ func TestIntercept_EncodedBody_Unchanged_ForwardedStillEncoded(t *testing.T) {
 	f("gzip", gzipped(in))
 	f("deflate", zlibbed(in))
 	f("br", brotlied(t, in))
-	// An encoding callfix cannot read is forwarded as sent, unread.
-	f("zstd", []byte("\x28\xb5\x2f\xfd not really zstd"))
+	// An encoding callfix cannot read is answered 415
+	// (TestIntercept_UnknownCoding_415AndNothingForwarded).
 }
 
 // A body that claims an encoding it does not have is refused, not
@@ -448,23 +448,29 @@ func TestIntercept_Routes(t *testing.T) {
 	f("POST", "/api/v2/conversations/emails", string(in))
 }
 
-// A body that is not JSON, or not an object, is forwarded unchanged.
+// A body that is not JSON, or not an object, is forwarded unchanged in the
+// rewrite and audit modes; enforce mode refuses it
+// (TestIntercept_UnreadableBody_EnforceRefuses_OtherModesForward) unless
+// it is empty.
 func TestIntercept_NotJSONBody_ForwardedUnchanged(t *testing.T) {
-	f := func(in string) {
+	f := func(mode, in string) {
 		t.Helper()
-		r := startRig(t, rigOptions{})
+		r := startRig(t, rigOptions{flags: map[string]string{"mode": mode}})
 		resp := r.do(request("POST", callsPath, []byte(in), jsonCT))
 		if resp.Status != 200 {
-			t.Errorf("%q: status = %d, want 200: %s", in, resp.Status, resp.Body)
+			t.Errorf("%s %q: status = %d, want 200: %s", mode, in, resp.Status, resp.Body)
 		}
 		if got := only(t, "api", r.api); string(got.Body) != in {
-			t.Errorf("%q: upstream body = %q, want it unchanged", in, got.Body)
+			t.Errorf("%s %q: upstream body = %q, want it unchanged", mode, in, got.Body)
 		}
 	}
-	f("not json")
-	f(`["5551234567"]`)
-	f(`{"phoneNumber":"5551234567"`)
-	f("")
+	for _, mode := range []string{"rewrite", "audit"} {
+		f(mode, "not json")
+		f(mode, `["5551234567"]`)
+		f(mode, `{"phoneNumber":"5551234567"`)
+		f(mode, "")
+	}
+	f("enforce", "")
 }
 
 // Expect: 100-continue is answered by callfix, which then reads the body;

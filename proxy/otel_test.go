@@ -559,13 +559,27 @@ func TestOTel_EdgeOutcomes(t *testing.T) {
 	t.Run("unsupported Content-Encoding", func(t *testing.T) {
 		r := startOtelRig(t, nil, "")
 		tc := newOtelTrace()
-		if resp := r.do(otelPost(otelCallsPath, `{"phoneNumber":"(555) 010-0042"}`, tc, "Content-Encoding: zstd")); resp.Status != 200 {
-			t.Fatalf("status = %d, want 200 (forwarded as sent)", resp.Status)
+		if resp := r.do(otelPost(otelCallsPath, `{"phoneNumber":"(555) 010-0042"}`, tc, "Content-Encoding: zstd")); resp.Status != 415 {
+			t.Fatalf("status = %d, want 415 (a body callfix cannot inspect)", resp.Status)
+		}
+		none(t, "api", r.api)
+		spans := r.flush(2)
+		set := wantOtelSet(t, spans, tc, otelCallsRoute, false)
+		wantRewriteAttrs(t, set.rewrite, "enforce", otelCallsRoute, "rejected", 0, 0)
+		if n, _ := set.server.Attrs.Int("http.response.status_code"); n != 415 {
+			t.Errorf("server http.response.status_code = %v, want 415", set.server.Attrs["http.response.status_code"])
+		}
+	})
+	t.Run("body not JSON", func(t *testing.T) {
+		r := startOtelRig(t, map[string]string{"mode": "rewrite"}, "")
+		tc := newOtelTrace()
+		if resp := r.do(otelPost(otelCallsPath, `phoneNumber=5550100042`, tc)); resp.Status != 200 {
+			t.Fatalf("status = %d, want 200 (forwarded as sent in rewrite mode)", resp.Status)
 		}
 		up := only(t, "api", r.api)
 		spans := r.flush(3)
 		set := wantOtelSet(t, spans, tc, otelCallsRoute, true)
-		wantRewriteAttrs(t, set.rewrite, "enforce", otelCallsRoute, "unchanged", 0, 0)
+		wantRewriteAttrs(t, set.rewrite, "rewrite", otelCallsRoute, "unchanged", 0, 0)
 		if got := set.rewrite.Attrs.Str(telemetry.AttrSkipped); got != "not JSON" {
 			t.Errorf("callfix.skipped = %q, want %q", got, "not JSON")
 		}

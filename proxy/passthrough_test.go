@@ -123,11 +123,12 @@ func TestPassThrough_RequestHeaderBlockAndBodyAreByteIdentical(t *testing.T) {
 			"X-Forwarded-Host: c.example\r\n"+
 			"\r\n")
 
-	// Paths are not normalised: dot segments, double slashes and encoded
-	// slashes reach the upstream as sent.
-	f("GET raw path",
-		"GET /api/v2//users/./me/../me%2Fx?a=1&a=2 HTTP/1.1\r\nHost: c\r\n\r\n",
-		"GET /api/v2//users/./me/../me%2Fx?a=1&a=2 HTTP/1.1\r\nHost: {api}\r\nX-Forwarded-For: 127.0.0.1\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: c\r\n\r\n")
+	// A path in normal form reaches the upstream as sent, its escapes of
+	// reserved and non-ASCII characters and its query untouched. (A path
+	// not in normal form is refused: TestPaths_NotInNormalForm_400AndNothingForwarded.)
+	f("GET escaped path",
+		"GET /api/v2/users/me%2Cx/%E2%9C%93%20y/?a=1&a=2&b=..%2F//%63 HTTP/1.1\r\nHost: c\r\n\r\n",
+		"GET /api/v2/users/me%2Cx/%E2%9C%93%20y/?a=1&a=2&b=..%2F//%63 HTTP/1.1\r\nHost: {api}\r\nX-Forwarded-For: 127.0.0.1\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: c\r\n\r\n")
 }
 
 // Bodies above the size fasthttp reads at once stream through; they must

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"net"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,6 +73,12 @@ type Server struct {
 	dial     func(addr string) (net.Conn, error)
 	// countries are the organisations' countries learnt (country: auto).
 	countries *countryCache
+
+	// early holds the requests headerReceived refused before their body
+	// was read, by header, until ServeHTTP answers them; earlyN counts
+	// them, so that the common request does not look.
+	early  sync.Map // *fasthttp.RequestHeader → *earlyRefusal
+	earlyN atomic.Int64
 }
 
 // state is what one configuration snapshot needs at request time.
@@ -81,6 +89,9 @@ type state struct {
 	apiPrefixes   [][]byte
 	loginPrefixes [][]byte
 	maxBody       int
+	maxMethod     int
+	maxCodings    int
+	maxDetails    int
 	timeout       time.Duration
 	// lookup asks the API host for an organisation's country; nil unless
 	// country is auto.
@@ -124,6 +135,7 @@ func New(opts Options) (*Server, error) {
 	s.srv = &fasthttp.Server{
 		Handler:                       s.ServeHTTP,
 		ErrorHandler:                  s.serverError,
+		HeaderReceived:                s.headerReceived,
 		Name:                          "",
 		NoDefaultServerHeader:         true,
 		NoDefaultDate:                 true,
@@ -184,6 +196,7 @@ func newState(snap *config.Snapshot, prev *state, dial func(string) (net.Conn, e
 	}
 	mode, _ := telemetry.ParseMaskMode(c.Mask)
 	st := &state{snap: snap, api: api, login: login, maxBody: int(c.Limits.MaxBodyBytes), timeout: c.Upstream.Timeout,
+		maxMethod: c.Server.MaxMethodBytes, maxCodings: c.Limits.MaxContentCodings, maxDetails: c.Limits.MaxDetails,
 		masker: telemetry.Masker{Mode: mode, Key: []byte(c.MaskKey.Value())}}
 	if snap.CountryAuto {
 		var prevLookup *lookupClient
@@ -205,18 +218,28 @@ func newState(snap *config.Snapshot, prev *state, dial func(string) (net.Conn, e
 // at once. It marks the server ready.
 func (s *Server) Serve(ln net.Listener) error {
 	s.ready.Store(true)
-	return s.srv.Serve(s.limit(ln))
+	return s.srv.Serve(s.watch(s.limit(ln)))
 }
 
-// ServeTLS is Serve with TLS from the PEM files.
+// ServeTLS is Serve with TLS from the PEM files. callfix terminates TLS
+// itself (rather than with fasthttp's ServeTLS) so that the header blocks
+// watchConn follows are the decrypted ones.
 func (s *Server) ServeTLS(ln net.Listener, certFile, keyFile string) error {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return fmt.Errorf("loading the TLS certificate and key: %w", err)
+	}
 	s.ready.Store(true)
-	return s.srv.ServeTLS(s.limit(ln), certFile, keyFile)
+	return s.srv.Serve(s.watch(tls.NewListener(s.limit(ln), &tls.Config{Certificates: []tls.Certificate{cert}})))
 }
 
 func (s *Server) limit(ln net.Listener) net.Listener {
 	c := &s.mgr.Current().Config.Server
 	return newLimitListener(ln, c.MaxConns, int(c.MaxHeaderBytes), s.busyAnswer)
+}
+
+func (s *Server) watch(ln net.Listener) net.Listener {
+	return watchListener{Listener: ln, max: int(s.mgr.Current().Config.Server.MaxHeaderBytes)}
 }
 
 // SetReady sets readiness, for a caller that has bound the listener and
@@ -248,6 +271,17 @@ func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
 		ctx.SetConnectionClose()
 	}
 	st := s.state.Load()
+	in := &ctx.Request.Header
+	contentLength := in.ContentLength()
+	if s.earlyN.Load() > 0 {
+		if v, ok := s.early.LoadAndDelete(in); ok {
+			// Refused from its headers alone (headerReceived): decided on
+			// the snapshot and length it had then.
+			s.earlyN.Add(-1)
+			e := v.(*earlyRefusal)
+			st, contentLength = e.st, e.contentLength
+		}
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			id := s.requestID(ctx)
@@ -259,36 +293,109 @@ func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
 			ctx.SetConnectionClose()
 		}
 	}()
-
-	in := &ctx.Request.Header
-	if msg := framingProblem(in); msg != "" {
-		s.answer(ctx, 400, apierror.CodeBadRequest, msg, s.requestID(ctx))
-		ctx.SetConnectionClose()
-		return
-	}
-	target, ok := originForm(in.RequestURI())
-	if !ok {
-		s.answer(ctx, 400, apierror.CodeBadRequest, "the request target is not a path: send origin-form (/api/v2/...) or an absolute URI", s.requestID(ctx))
-		return
-	}
-	up, target := st.route(target)
-	path := target
-	if i := bytes.IndexAny(path, "?#"); i >= 0 {
-		path = path[:i]
-	}
-	if up == st.api {
-		if rt := st.snap.Engine.Match(b2s(in.Method()), b2s(path)); rt != nil && isJSON(in.ContentType()) {
-			s.intercept(ctx, st, up, target, rt)
+	if wc := watchOf(ctx.Conn()); wc != nil {
+		tracked, bare := wc.enter()
+		defer func() { wc.leave(bodyLength(in)) }()
+		if tracked && bare {
+			s.refuse(ctx, badRequest("bare_lf", "", "a line of the request ends in LF without CR: end every line with CRLF"))
 			return
 		}
 	}
+
+	var h head
+	if ref := s.inspect(in, st, contentLength, &h); ref.status != 0 {
+		if h.rule != nil {
+			// Refused on a rule's route: recorded as an intercepted request.
+			s.intercept(ctx, st, &h, ref)
+			return
+		}
+		s.refuse(ctx, ref)
+		return
+	}
+	if h.intercepted() {
+		s.intercept(ctx, st, &h, refusal{})
+		return
+	}
 	if st.snap.Config.Tracing.Passthrough && s.tel.Tracing() {
-		s.tracedPassthrough(ctx, st, up, target, path)
+		s.tracedPassthrough(ctx, st, h.up, h.target, h.path)
 		return
 	}
 	start := time.Now()
-	status := s.forward(ctx, st, up, target, nil, -1, false, nil)
-	s.tel.Passthrough(up == st.login, status, time.Since(start))
+	status := s.forward(ctx, st, h.up, h.target, nil, -1, false, nil)
+	s.tel.Passthrough(h.up == st.login, status, time.Since(start))
+}
+
+// earlyRefusal is a request refused from its headers before its body was
+// read: what ServeHTTP decides it on.
+type earlyRefusal struct {
+	st            *state
+	contentLength int
+}
+
+// headerReceived runs when fasthttp has a request's headers and has read
+// none of its body. A declared length above limits.max_body_bytes on an
+// intercepted route is refused here, before the body is read (or asked
+// for with 100 Continue): the request is made bodiless for fasthttp, its
+// connection is closed after the answer, and ServeHTTP answers it. The
+// common request costs one comparison.
+func (s *Server) headerReceived(in *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	st := s.state.Load()
+	n := in.ContentLength()
+	if n <= st.maxBody {
+		return fasthttp.RequestConfig{}
+	}
+	var h head
+	if ref := s.inspect(in, st, n, &h); ref.status == 0 {
+		return fasthttp.RequestConfig{}
+	}
+	s.early.Store(in, &earlyRefusal{st: st, contentLength: n})
+	s.earlyN.Add(1)
+	in.SetContentLength(0)
+	in.Del("Expect")
+	in.Del("expect")
+	in.SetConnectionClose()
+	return fasthttp.RequestConfig{}
+}
+
+// forgetEarly drops the early refusal of a request fasthttp answered
+// itself (its handler will not run).
+func (s *Server) forgetEarly(in *fasthttp.RequestHeader) {
+	if s.earlyN.Load() > 0 {
+		if _, ok := s.early.LoadAndDelete(in); ok {
+			s.earlyN.Add(-1)
+		}
+	}
+}
+
+// bodyLength is the length of the body fasthttp reads for a request, -1
+// when it is chunked.
+func bodyLength(in *fasthttp.RequestHeader) int {
+	switch n := in.ContentLength(); {
+	case n == -1:
+		return -1
+	case n < 0:
+		return 0
+	default:
+		return n
+	}
+}
+
+// refuse answers a request callfix will not forward, logs why (a reason
+// code and a header name, never a value) and closes the connection: what
+// is left of the request is not read as another one.
+func (s *Server) refuse(ctx *fasthttp.RequestCtx, r refusal) {
+	id := s.requestID(ctx)
+	s.logRefusal("refused a request", id, r)
+	s.answer(ctx, r.status, r.code, r.msg, id)
+	ctx.SetConnectionClose()
+}
+
+func (s *Server) logRefusal(msg, id string, r refusal) {
+	if r.header != "" {
+		s.log.Info(msg, "request_id", id, "status", r.status, "reason", r.reason, "header", r.header)
+	} else {
+		s.log.Info(msg, "request_id", id, "status", r.status, "reason", r.reason)
+	}
 }
 
 // route picks the upstream for an origin-form target and strips a gateway
@@ -365,26 +472,6 @@ func originForm(uri []byte) ([]byte, bool) {
 	return nil, false
 }
 
-// framingProblem finds requests whose length is ambiguous: both
-// Content-Length and Transfer-Encoding (the request smuggling of RFC 9112,
-// section 6.3). Such requests are refused, never forwarded. fasthttp itself
-// refuses several Content-Lengths, several Transfer-Encodings and any
-// Transfer-Encoding but chunked, and accepts a chunked request that also
-// has a Content-Length; so only chunked requests are scanned, and the
-// common request costs nothing here.
-func framingProblem(h *fasthttp.RequestHeader) string {
-	if h.ContentLength() != -1 {
-		return ""
-	}
-	it := headerIter{raw: h.RawHeaders()}
-	for it.next() {
-		if bytes.EqualFold(it.key, hdrContentLength) {
-			return "the request has both Content-Length and Transfer-Encoding: send one"
-		}
-	}
-	return ""
-}
-
 // headerIter walks a raw header block in order, names in their original
 // case. It does not allocate.
 type headerIter struct {
@@ -440,16 +527,19 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, st *state, up *upstream, targ
 	resp := fasthttp.AcquireResponse()
 	if err := up.client.Do(req, resp); err != nil {
 		fasthttp.ReleaseResponse(resp)
-		status, code, msg := upstreamError(err, up.name)
-		if cb != nil && cb.err != nil {
-			// The client, not the upstream, failed: its body stopped coming.
-			status, code, msg = 400, apierror.CodeBadRequest, "callfix could not read the whole request body from the client"
-			if isTimeout(cb.err) {
-				status, msg = 408, "the request body was not received within server.read_timeout"
-			}
-			err = cb.err
-		}
 		id := s.requestID(ctx)
+		if cb != nil && cb.err != nil {
+			// The client, not the upstream, failed: its body stopped coming,
+			// or broke its framing. The upstream got a cut-off request, never
+			// a complete one. The error may quote a trailer's value: only its
+			// reason is logged.
+			r := clientBodyRefusal(cb.err)
+			s.logRefusal("the client's request body failed; the upstream request was aborted", id, r)
+			s.answer(ctx, r.status, r.code, r.msg, id)
+			ctx.SetConnectionClose()
+			return 0
+		}
+		status, code, msg := upstreamError(err, up.name)
 		s.log.Warn("upstream request failed", "request_id", id, "upstream", up.name, "status", status, "error", err.Error())
 		s.answer(ctx, status, code, msg, id)
 		return 0
@@ -633,10 +723,21 @@ type clientBody struct {
 
 var clientBodyPool = sync.Pool{New: func() any { return new(clientBody) }}
 
+// Read fails for good after the first error. fasthttp's request stream
+// reports a chunk framing error once, with the chunk's bytes, and then
+// parses on ("5\r\nhelloX5\r\nworld" reads as "hello", an error, "world"),
+// and fasthttp's chunked writer sends the bytes and reads again: the
+// upstream would get a spliced body as complete. Returning the error with
+// no bytes, every time, makes the upstream exchange fail before its last
+// chunk.
 func (c *clientBody) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
 	n, err := c.r.Read(p)
 	if err != nil && err != io.EOF {
 		c.err = err
+		return 0, err
 	}
 	return n, err
 }
@@ -701,6 +802,13 @@ func (s *Server) loginRequest(ctx *fasthttp.RequestCtx) bool {
 	if !ok {
 		return false
 	}
+	path := target
+	if i := bytes.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
+	if pathProblem(path) != "" {
+		return false // not routed at all: /oauth/../api/… is no login request
+	}
 	st := s.state.Load()
 	up, _ := st.route(target)
 	return up == st.login
@@ -742,25 +850,76 @@ func (s *Server) busyAnswer(head []byte) []byte {
 }
 
 // serverError answers what fasthttp itself refuses (malformed requests,
-// timeouts reading a request, oversized headers) in Genesys's format.
+// timeouts reading a request, oversized headers) in Genesys's format. The
+// log says why with a reason code and, when the connection saw it, the
+// header's name: fasthttp's error text quotes header values, so it is
+// never logged.
 func (s *Server) serverError(ctx *fasthttp.RequestCtx, err error) {
+	s.forgetEarly(&ctx.Request.Header)
 	id := s.requestID(ctx)
-	status, code, msg := 400, apierror.CodeBadRequest, "callfix could not read the request: it is not valid HTTP/1.1"
-	var sizeErr *fasthttp.ErrSmallBuffer
-	switch {
-	case errors.As(err, &sizeErr):
-		status, code, msg = 431, apierror.CodeBadRequest, "the request line and headers are larger than server.max_header_bytes"
-	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		status, code, msg = 413, apierror.CodeBodyTooLarge, "the request body is too large"
-	case errors.Is(err, fasthttp.ErrDuplicateContentLength), errors.Is(err, fasthttp.ErrUnsupportedTransferEncoding):
-		msg = "the request's length is ambiguous (several Content-Length or Transfer-Encoding headers): send one"
+	r := requestErrorRefusal(err)
+	if wc := watchOf(ctx.Conn()); wc != nil && r.header == "" && (r.reason == "invalid_header_value" || r.reason == "invalid_header_name") {
+		r.header = wc.badHeader()
 	}
-	if isTimeout(err) {
-		status, msg = 408, "the request was not received within server.read_timeout"
-	}
-	s.log.Info("refused a malformed request", "request_id", id, "status", status, "error", err.Error())
-	s.answer(ctx, status, code, msg, id)
+	s.logRefusal("refused a malformed request", id, r)
+	s.answer(ctx, r.status, r.code, r.msg, id)
 	ctx.SetConnectionClose()
+}
+
+// requestErrorRefusal maps an error fasthttp met reading a request line,
+// header block or body to the answer and a stable reason code. The error's
+// text is matched, never repeated: it may quote a header value.
+func requestErrorRefusal(err error) refusal {
+	var sizeErr *fasthttp.ErrSmallBuffer
+	var chunkErr fasthttp.ErrBrokenChunk
+	text := err.Error()
+	has := func(s string) bool { return strings.Contains(text, s) }
+	switch {
+	case isTimeout(err):
+		return refusal{status: 408, code: apierror.CodeBadRequest, reason: "read_timeout", msg: "the request was not received within server.read_timeout"}
+	case errors.As(err, &sizeErr):
+		return refusal{status: 431, code: apierror.CodeBadRequest, reason: "headers_too_large", msg: "the request line and headers are larger than server.max_header_bytes"}
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return refusal{status: 413, code: apierror.CodeBodyTooLarge, reason: "body_too_large", msg: "the request body is too large"}
+	case errors.Is(err, errBareLF):
+		return badRequest("bare_lf", "", "the request's header block ends with a bare LF: end every line with CRLF and the block with an empty CRLF line")
+	case errors.Is(err, fasthttp.ErrDuplicateContentLength), errors.Is(err, fasthttp.ErrUnsupportedTransferEncoding):
+		return badRequest("ambiguous_length", "", "the request's length is ambiguous (several Content-Length or Transfer-Encoding headers): send one")
+	case errors.As(err, &chunkErr):
+		return badRequest("bad_chunked_body", "", "the request's chunked body is malformed")
+	case errors.Is(err, fasthttp.ErrBadTrailer), has("trailer"):
+		return badRequest("invalid_trailer", "", "the request's chunked body has a trailer callfix does not accept")
+	case has("invalid header value"):
+		return badRequest("invalid_header_value", "", "a header value holds a control character or a bare CR")
+	case has("invalid header key"), has("malformed mime header line"), has("cannot start with space"):
+		return badRequest("invalid_header_name", "", "a header name holds whitespace or a character a name cannot have (RFC 9112 section 5.1)")
+	case has("missing colon"):
+		return badRequest("malformed_header_line", "", "a header line has no name and colon")
+	case has("too many host headers"):
+		return badRequest("duplicate_host", "Host", "the request has more than one Host header: send one")
+	case has("http version"):
+		return badRequest("unsupported_version", "", "callfix speaks HTTP/1.1: send the request as HTTP/1.1 (or HTTP/1.0)")
+	case errors.Is(err, fasthttp.ErrMissingRequestMethod), errors.Is(err, fasthttp.ErrUnsupportedRequestMethod), has("request method"):
+		return badRequest("invalid_method", "", "the request line has no valid method")
+	case errors.Is(err, fasthttp.ErrEmptyRequestURI), errors.Is(err, fasthttp.ErrorInvalidURI), has("request uri"), has("first line"):
+		return badRequest("invalid_target", "", "the request line has no valid target")
+	case has("unexpected EOF"), errors.Is(err, io.ErrUnexpectedEOF):
+		return badRequest("truncated", "", "the connection closed before the whole request arrived")
+	}
+	return badRequest("malformed_request", "", "callfix could not read the request: it is not valid HTTP/1.1")
+}
+
+// clientBodyRefusal is the answer to a request whose body failed while
+// callfix read it (to inspect it, or to stream it upstream).
+func clientBodyRefusal(err error) refusal {
+	r := requestErrorRefusal(err)
+	switch r.reason {
+	case "read_timeout":
+		r.msg = "the request body was not received within server.read_timeout"
+	case "malformed_request", "truncated":
+		r.reason, r.msg = "body_incomplete", "callfix could not read the whole request body from the client"
+	}
+	return r
 }
 
 // requestID returns the client's X-Request-Id when it is a sane token, or
@@ -827,8 +986,10 @@ func b2s(b []byte) string {
 	return unsafe.String(&b[0], len(b))
 }
 
+// fasthttpLogger takes fasthttp's own log lines. It logs their format
+// only: the arguments are errors that may quote a header value.
 type fasthttpLogger struct{ log *slog.Logger }
 
-func (l fasthttpLogger) Printf(format string, args ...any) {
-	l.log.Debug("fasthttp", "message", fmt.Sprintf(format, args...))
+func (l fasthttpLogger) Printf(format string, _ ...any) {
+	l.log.Debug("fasthttp", "message", format)
 }

@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -61,7 +62,14 @@ func serveProxy(t *testing.T, flags map[string]string, cert, key string) string 
 			srv.Serve(ln)
 		}
 	}()
-	t.Cleanup(func() { srv.Shutdown(t.Context()) })
+	// Not t.Context(): it is cancelled before cleanups run, and Shutdown
+	// would then return before closing a keep-alive connection that has
+	// not yet turned idle.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
 	return ln.Addr().String()
 }
 

@@ -8,6 +8,7 @@ package rewrite_test
 //	go test ./rewrite -run '^$' -fuzz '^FuzzValue$' -fuzztime 60s
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,20 +68,24 @@ func FuzzWalkerValid(f *testing.F) {
 	}
 	for _, s := range []string{`-`, `1.`, `1e`, `1e+`, `01`, `-01`, `"\u12`, `"\`, `tru`, `nul`, `fals`, `{"a"`, `{"a":`,
 		`{"a":1,`, `[1,`, `[`, "\"\x01\"", "\ufeff{}", `{"a":1}}`, `[1]]`, `"\x"`, `{"a" 1}`, `{,}`, `[,]`, `1 2`,
-		"\v{}", "{}\x00", `{"a":.5}`, `{"a":+1}`, `{"a":1.5E+}`, `{"a":"\uD800"}`, `{"a":"\uZZZZ"}`, `{'a':1}`} {
+		"\v{}", "{}\x00", "\ufeff", "\ufeff \ufeff{}", "\ufeff[1]", "\ufeff{} 1", "\xff\xfe{\x00}\x00", "{\x00}\x00", "\x00{", `{} {}`, `{}}`, `{"a":.5}`, `{"a":+1}`, `{"a":1.5E+}`, `{"a":"\uD800"}`, `{"a":"\uZZZZ"}`, `{'a':1}`} {
 		f.Add([]byte(s))
 	}
 	cfgs := invConfigs()
 	f.Fuzz(func(t *testing.T, body []byte) {
-		valid := json.Valid(body)
+		// The engine reads past a UTF-8 byte-order mark; encoding/json
+		// does not.
+		doc := bytes.TrimPrefix(body, invBOM)
+		valid := json.Valid(doc)
 		var raw json.RawMessage
-		err := json.Unmarshal(body, &raw)
+		err := json.Unmarshal(doc, &raw)
 		if (err == nil) != valid {
-			t.Fatalf("encoding/json disagrees with itself on %q", body)
+			t.Fatalf("encoding/json disagrees with itself on %q", doc)
 		}
-		first := invFirstByte(body)
-		allSpace := invSkipWS(body, 0) == len(body)
-		truncated := !allSpace && fuzzEndsEarly(body, err)
+		first := invFirstByte(doc)
+		allSpace := invSkipWS(doc, 0) == len(doc)
+		truncated := !allSpace && fuzzEndsEarly(doc, err)
+		tooDeep := err != nil && strings.Contains(err.Error(), "exceeded max depth")
 		for _, c := range []invConfig{cfgs[0], cfgs[3]} {
 			res := c.engine.Rewrite(c.route, body, c.country)
 			engineValid := res.Skipped == rewrite.SkipNone || res.Skipped == rewrite.SkipNotObject
@@ -90,12 +95,18 @@ func FuzzWalkerValid(f *testing.F) {
 			}
 			var want rewrite.Skip
 			switch {
+			case fuzzUTF16or32(body):
+				want = rewrite.SkipNotUTF8
 			case valid && first == '{':
 				want = rewrite.SkipNone
 			case valid:
 				want = rewrite.SkipNotObject
 			case allSpace:
 				want = rewrite.SkipEmpty
+			case tooDeep:
+				want = rewrite.SkipTooDeep
+			case fuzzTrailing(doc):
+				want = rewrite.SkipTrailingData
 			case truncated:
 				want = rewrite.SkipTruncated
 			default:
@@ -109,6 +120,27 @@ func FuzzWalkerValid(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fuzzUTF16or32 reports whether Jackson (Genesys's JSON reader) would read
+// data as UTF-16 or UTF-32: a byte-order mark of those, or a NUL in one of
+// the first two bytes (ByteSourceJsonBootstrapper).
+func fuzzUTF16or32(data []byte) bool {
+	return bytes.HasPrefix(data, []byte{0xfe, 0xff}) || bytes.HasPrefix(data, []byte{0xff, 0xfe}) ||
+		len(data) > 0 && data[0] == 0 || len(data) > 1 && data[1] == 0
+}
+
+// fuzzTrailing reports whether data starts with one complete JSON value
+// and has more than whitespace after it, as encoding/json's Decoder, which
+// reads one value at a time, sees it.
+func fuzzTrailing(data []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var v json.RawMessage
+	if dec.Decode(&v) != nil {
+		return false
+	}
+	rest := data[dec.InputOffset():]
+	return invSkipWS(rest, 0) < len(rest)
 }
 
 // fuzzEndsEarly reports whether encoding/json's error for data says that

@@ -128,12 +128,21 @@ func invCheck(t testing.TB, c invConfig, in []byte) rewrite.Result {
 	}
 	out := res.Body
 
-	// Validity is preserved both ways; Skipped is SkipNone iff an object.
+	// Validity is preserved both ways; Skipped is SkipNone iff an object,
+	// after an optional UTF-8 byte-order mark, which is kept.
 	valid := json.Valid(in)
 	if json.Valid(out) != valid {
 		fail("json.Valid(input) = %v but json.Valid(Body) = %v; Body %q", valid, !valid, out)
 	}
-	isObject := valid && invFirstByte(in) == '{'
+	doc, outDoc := in, out
+	if bytes.HasPrefix(in, invBOM) {
+		if !bytes.HasPrefix(out, invBOM) {
+			fail("the byte-order mark was not kept: Body %q", out)
+			return res
+		}
+		doc, outDoc = in[len(invBOM):], out[len(invBOM):]
+	}
+	isObject := json.Valid(doc) && invFirstByte(doc) == '{'
 	if (res.Skipped == rewrite.SkipNone) != isObject {
 		fail("Skipped = %q (%d), but input is a JSON object: %v", res.Skipped, res.Skipped, isObject)
 	}
@@ -150,11 +159,11 @@ func invCheck(t testing.TB, c invConfig, in []byte) rewrite.Result {
 	}
 
 	if isObject {
-		invCheckObject(t, c, in, out, &res, fail)
+		invCheckObject(t, c, doc, outDoc, &res, fail)
 	}
 
 	// Rewriting the output again changes nothing and returns it as it is.
-	if valid {
+	if valid || isObject {
 		again := c.engine.Rewrite(c.route, out, c.country)
 		if len(again.Changes) > 0 {
 			fail("second rewrite of %q reports changes %+v", out, again.Changes)
@@ -589,6 +598,10 @@ func invSkipWS(data []byte, i int) int {
 	}
 	return i
 }
+
+// invBOM is the UTF-8 byte-order mark, which the engine reads past and
+// keeps.
+var invBOM = []byte("\ufeff")
 
 func invFirstByte(data []byte) byte {
 	if i := invSkipWS(data, 0); i < len(data) {

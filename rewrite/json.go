@@ -6,9 +6,10 @@ import (
 	"unicode/utf8"
 )
 
-// maxNesting is the deepest nesting of arrays and objects accepted, the same
-// as encoding/json's, so that "valid JSON" means the same thing to both.
-const maxNesting = 10000
+// MaxNesting is the deepest nesting of arrays and objects accepted, the same
+// as encoding/json's, so that "valid JSON" means the same thing to both. A
+// deeper body is skipped with SkipTooDeep.
+const MaxNesting = 10000
 
 // Skip says why a body was not inspected.
 type Skip uint8
@@ -18,12 +19,23 @@ const (
 	SkipNone Skip = iota
 	// SkipEmpty: the body was empty or only whitespace.
 	SkipEmpty
-	// SkipNotJSON: the body is not valid JSON.
+	// SkipNotJSON: the body is not valid JSON (and none of the more
+	// specific reasons below says why).
 	SkipNotJSON
 	// SkipTruncated: the body is the start of a JSON document that ends too early.
 	SkipTruncated
 	// SkipNotObject: the body is valid JSON but not an object.
 	SkipNotObject
+	// SkipTrailingData: the body is one JSON value with more after it
+	// (another value, or anything but whitespace). Some JSON readers,
+	// Genesys's among them, read the first value and ignore the rest.
+	SkipTrailingData
+	// SkipNotUTF8: the body is UTF-16 or UTF-32 (a byte-order mark, or NUL
+	// bytes where JSON text in UTF-8 has none), which some JSON readers,
+	// Genesys's among them, detect and read (RFC 4627 section 3).
+	SkipNotUTF8
+	// SkipTooDeep: arrays and objects nest deeper than MaxNesting.
+	SkipTooDeep
 )
 
 // String returns a short phrase such as "not JSON".
@@ -39,6 +51,12 @@ func (s Skip) String() string {
 		return "truncated JSON"
 	case SkipNotObject:
 		return "not a JSON object"
+	case SkipTrailingData:
+		return "trailing data"
+	case SkipNotUTF8:
+		return "not UTF-8"
+	case SkipTooDeep:
+		return "nested too deeply"
 	}
 	return "unknown"
 }
@@ -107,10 +125,23 @@ type walker struct {
 	fail  Skip
 }
 
-// walk inspects the whole document. It returns SkipNone for an object.
+// utf8BOM is the UTF-8 byte-order mark. RFC 8259 section 8.1 lets a
+// parser ignore one; Genesys's does, so callfix reads the body after it
+// and keeps it (it is outside every value, so splicing never touches it).
+var utf8BOM = []byte{0xef, 0xbb, 0xbf}
+
+// walk inspects the whole document. It returns SkipNone for an object
+// (after an optional UTF-8 byte-order mark).
 func (w *walker) walk(root *node) Skip {
 	data := w.data
-	i := skipWS(data, 0)
+	if notUTF8(data) {
+		return SkipNotUTF8
+	}
+	i := 0
+	if len(data) >= 3 && data[0] == utf8BOM[0] && data[1] == utf8BOM[1] && data[2] == utf8BOM[2] {
+		i = 3
+	}
+	i = skipWS(data, i)
 	if i == len(data) {
 		return SkipEmpty
 	}
@@ -122,12 +153,30 @@ func (w *walker) walk(root *node) Skip {
 		return w.fail
 	}
 	if i = skipWS(data, i); i != len(data) {
-		return SkipNotJSON
+		return SkipTrailingData
 	}
 	if !isObject {
 		return SkipNotObject
 	}
 	return SkipNone
+}
+
+// notUTF8 reports whether data starts as JSON text in UTF-16 or UTF-32
+// does, the way JSON readers that take those (Jackson, Genesys's) detect
+// them: a UTF-16 or UTF-32 byte-order mark, or a NUL in one of the first
+// two bytes (RFC 4627 section 3: JSON text starts with an ASCII character,
+// which UTF-16 and UTF-32 write with NUL bytes beside it). JSON text in
+// UTF-8 has no NUL anywhere, and starts with neither byte FE nor FF.
+func notUTF8(data []byte) bool {
+	switch {
+	case len(data) == 0:
+		return false
+	case data[0] == 0:
+		return true
+	case len(data) == 1:
+		return false
+	}
+	return data[1] == 0 || data[0] == 0xfe && data[1] == 0xff || data[0] == 0xff && data[1] == 0xfe
 }
 
 var isSpace = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
@@ -205,8 +254,8 @@ func (w *walker) literal(i int, lit string) int {
 }
 
 func (w *walker) object(n *node, i int) int {
-	if w.depth++; w.depth > maxNesting {
-		w.fail = SkipNotJSON
+	if w.depth++; w.depth > MaxNesting {
+		w.fail = SkipTooDeep
 		return -1
 	}
 	data := w.data
@@ -256,8 +305,8 @@ func (w *walker) object(n *node, i int) int {
 }
 
 func (w *walker) array(n *node, i int) int {
-	if w.depth++; w.depth > maxNesting {
-		w.fail = SkipNotJSON
+	if w.depth++; w.depth > MaxNesting {
+		w.fail = SkipTooDeep
 		return -1
 	}
 	data := w.data

@@ -56,6 +56,10 @@ const (
 type Decision struct {
 	// Reject: answer 400 and forward nothing.
 	Reject bool
+	// Unreadable, when Reject is set and it is not SkipNone, is why enforce
+	// mode rejects the body: callfix cannot read it as exactly one JSON
+	// object. Otherwise the rejection is for the Result's Problems.
+	Unreadable Skip
 	// Body is what to forward when not rejecting.
 	Body []byte
 	// Outcome names the decision.
@@ -64,6 +68,12 @@ type Decision struct {
 
 // Decide applies mode to a rewrite result. original is the body as the
 // client sent it.
+//
+// Enforce mode fails closed: a body that was not inspected because it is
+// not exactly one JSON object (r.Skipped, other than SkipEmpty) is rejected
+// too, since the upstream's reader may take what callfix could not (a
+// UTF-16 body, data after the object) and place the call uninspected. The
+// rewrite and audit modes forward it as sent.
 func Decide(mode Mode, original []byte, r *Result) Decision {
 	switch mode {
 	case ModeAudit:
@@ -72,6 +82,9 @@ func Decide(mode Mode, original []byte, r *Result) Decision {
 		}
 		return Decision{Body: original, Outcome: OutcomeUnchanged}
 	case ModeEnforce:
+		if r.Skipped != SkipNone && r.Skipped != SkipEmpty {
+			return Decision{Reject: true, Unreadable: r.Skipped, Outcome: OutcomeRejected}
+		}
 		if len(r.Problems) > 0 {
 			return Decision{Reject: true, Outcome: OutcomeRejected}
 		}

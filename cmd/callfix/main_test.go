@@ -172,10 +172,52 @@ func TestCheck_PathSelectsRule(t *testing.T) {
 	}
 }
 
-func TestCheck_NotJSON_ForwardedAsSent(t *testing.T) {
-	out, errOut, code := run(t, "", "check", "notjson.txt")
-	if out != "not json" || code != 0 || errOut != "skip not JSON: forwarded as sent\n" {
-		t.Errorf("stdout = %q stderr = %q (exit %d)", out, errOut, code)
+// A body that is not one JSON object is forwarded as sent in the rewrite
+// and audit modes, and rejected in enforce mode with the 400
+// callfix.bad.request body the proxy answers.
+func TestCheck_NotJSON_ForwardedAsSentOrRejectedInEnforce(t *testing.T) {
+	for _, mode := range []string{"rewrite", "audit"} {
+		out, errOut, code := run(t, "", "check", "--mode", mode, "notjson.txt")
+		if out != "not json" || code != 0 || errOut != "skip not JSON: forwarded as sent\n" {
+			t.Errorf("%s: stdout = %q stderr = %q (exit %d)", mode, out, errOut, code)
+		}
+	}
+	f := func(body, wantSkip, wantWhy string) {
+		t.Helper()
+		out, errOut, code := run(t, body, "check")
+		if code != 1 || errOut != "reject "+wantSkip+": enforce mode answers 400 callfix.bad.request\n" {
+			t.Errorf("%q: stderr = %q (exit %d), want a reject line and exit 1", body, errOut, code)
+		}
+		var b struct {
+			Code    string `json:"code"`
+			Status  int    `json:"status"`
+			Message string `json:"message"`
+		}
+		if err := json.Unmarshal([]byte(out), &b); err != nil || b.Code != "callfix.bad.request" || b.Status != 400 || !strings.Contains(b.Message, wantWhy) {
+			t.Errorf("%q: stdout = %q, want the 400 callfix.bad.request body saying %q", body, out, wantWhy)
+		}
+	}
+	f("not json", "not JSON", "not JSON")
+	f(`{"phoneNumber":"5551234567"} {"phoneNumber":"abc"}`, "trailing data", "after the JSON object")
+	f("{\x00\"\x00}\x00", "not UTF-8", "UTF-8")
+	f(`[{"phoneNumber":"abc"}]`, "not a JSON object", "not a JSON object")
+	// Empty is forwarded in enforce mode too.
+	if out, errOut, code := run(t, " ", "check"); out != " " || code != 0 || errOut != "skip empty body: forwarded as sent\n" {
+		t.Errorf("empty: stdout = %q stderr = %q (exit %d)", out, errOut, code)
+	}
+}
+
+// A --path the proxy would refuse (not in normal form) is rejected in
+// every mode, with the proxy's 400 body.
+func TestCheck_PathNotInNormalForm_Rejected(t *testing.T) {
+	for _, mode := range []string{"enforce", "audit"} {
+		out, errOut, code := run(t, `{"phoneNumber":"abc"}`, "check", "--mode", mode, "--path", "/api/v2/conversations/%63alls")
+		if code != 1 || !strings.HasPrefix(errOut, "reject path ") || !strings.Contains(out, `"code":"callfix.bad.request"`) || !strings.Contains(out, "normal form") {
+			t.Errorf("%s: stdout = %q stderr = %q (exit %d), want the 400 body and exit 1", mode, out, errOut, code)
+		}
+	}
+	if out, _, code := run(t, `{}`, "check", "--path", "/api/v2/conversations/calls/?a=%63&b=..//"); code != 0 || out != "{}" {
+		t.Errorf("normal path with an odd query: stdout = %q (exit %d), want it forwarded", out, code)
 	}
 }
 

@@ -44,29 +44,44 @@ func New(status int, code, message, contextID string) Body {
 		MessageParams: map[string]string{}, ContextID: contextID, Details: []Detail{}, Errors: []Body{}}
 }
 
+// DefaultMaxDetails is limits.max_details's default: the most problems
+// InvalidAddress lists.
+const DefaultMaxDetails = 20
+
 // InvalidAddress returns the 400 body for addresses callfix cannot repair in
 // enforce mode: the message names each field and why, with its value passed
-// through mask (which may return "" to omit it). It is InvalidAddressFrom
-// without saying where the country came from.
+// through mask (which may return "" to omit it). It lists at most
+// DefaultMaxDetails problems and does not say where the country came from;
+// see InvalidAddressFrom.
 func InvalidAddress(problems []rewrite.Problem, mask func(string) string, contextID string) Body {
-	return InvalidAddressFrom(problems, "", mask, contextID)
+	return InvalidAddressFrom(problems, "", DefaultMaxDetails, mask, contextID)
 }
 
 // InvalidAddressFrom is InvalidAddress whose messages for numbers that are
 // not valid in the country they were read in also say where that country
 // came from: origin, such as "sent in X-Callfix-Country" or "the default
 // country of region eu-west-1; set `country` or send `X-Callfix-Country`"
-// (rewrite.Problem.MessageFrom).
-func InvalidAddressFrom(problems []rewrite.Problem, origin string, mask func(string) string, contextID string) Body {
-	var parts []string
-	details := make([]Detail, 0, len(problems))
-	for _, p := range problems {
+// (rewrite.Problem.MessageFrom). It lists at most max problems (in details
+// and in the message, which then says how many more there are; a negative
+// max lists all): a request with thousands of bad addresses gets a small
+// answer. The count is always the total.
+func InvalidAddressFrom(problems []rewrite.Problem, origin string, max int, mask func(string) string, contextID string) Body {
+	listed := problems
+	if max >= 0 && len(listed) > max {
+		listed = listed[:max]
+	}
+	parts := make([]string, 0, len(listed)+1)
+	details := make([]Detail, 0, len(listed))
+	for _, p := range listed {
 		s := p.Path
 		if m := mask(p.Value); m != "" {
 			s += " (" + strconv.Quote(m) + ")"
 		}
 		parts = append(parts, s+" "+strings.TrimPrefix(p.MessageFrom(origin), p.Path+" "))
 		details = append(details, Detail{ErrorCode: CodeInvalidAddress + "." + p.Reason.Code(), FieldName: p.Path})
+	}
+	if more := len(problems) - len(listed); more > 0 {
+		parts = append(parts, "and "+strconv.Itoa(more)+" more")
 	}
 	noun := "address"
 	if len(problems) != 1 {
@@ -78,6 +93,36 @@ func InvalidAddressFrom(problems []rewrite.Problem, origin string, mask func(str
 	b.MessageParams = map[string]string{"count": strconv.Itoa(len(problems)), "problems": list}
 	b.Details = details
 	return b
+}
+
+// UnreadableMessage is the message of the 400 callfix.bad.request enforce
+// mode answers to an intercepted body it cannot read as exactly one JSON
+// object: it says why, and what to send. Genesys's own JSON reader takes
+// some such bodies (UTF-16, data after the object), so callfix, which
+// could not inspect them, does not forward them.
+func UnreadableMessage(skip rewrite.Skip) string {
+	why := "it is " + skip.String()
+	switch skip {
+	case rewrite.SkipTrailingData:
+		why = "there is data after the JSON object"
+	case rewrite.SkipNotUTF8:
+		why = "it is not UTF-8 (UTF-16 or UTF-32)"
+	case rewrite.SkipTooDeep:
+		why = "its arrays and objects nest deeper than " + strconv.Itoa(rewrite.MaxNesting) + " levels"
+	case rewrite.SkipTruncated:
+		why = "it is truncated JSON"
+	case rewrite.SkipNotObject:
+		why = "it is not a JSON object"
+	case rewrite.SkipNotJSON:
+		why = "it is not JSON"
+	}
+	return "callfix cannot read the request body as one JSON object: " + why +
+		"; in enforce mode callfix forwards no body it cannot inspect: send exactly one JSON object in UTF-8"
+}
+
+// Unreadable returns the 400 body of UnreadableMessage.
+func Unreadable(skip rewrite.Skip, contextID string) Body {
+	return New(400, CodeBadRequest, UnreadableMessage(skip), contextID)
 }
 
 // JSON returns the body encoded, without HTML escaping and without a

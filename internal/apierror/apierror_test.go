@@ -3,6 +3,7 @@ package apierror
 import (
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -108,7 +109,7 @@ func TestInvalidAddressFrom_NamesTheCountrysOrigin(t *testing.T) {
 		{Path: "callerId", Value: "5551234", Reason: rewrite.ReasonLocalOnly, Country: "IE"},
 	}
 	origin := "the default country of region eu-west-1; set `country` or send `X-Callfix-Country`"
-	b := InvalidAddressFrom(probs, origin, func(string) string { return "" }, "ctx")
+	b := InvalidAddressFrom(probs, origin, DefaultMaxDetails, func(string) string { return "" }, "ctx")
 	want := "callfix cannot repair 2 addresses: phoneNumber is not a valid number in IE (read in IE, " + origin + "); callerId is a local number without its area code (read as a number of IE)"
 	if b.Message != want {
 		t.Errorf("message = %q\nwant      %q", b.Message, want)
@@ -122,4 +123,49 @@ func TestInvalidAddressFrom_NamesTheCountrysOrigin(t *testing.T) {
 	if old := InvalidAddress(probs[:1], func(string) string { return "" }, "ctx"); old.Message != "callfix cannot repair 1 address: phoneNumber is not a valid number in IE (read in IE)" {
 		t.Errorf("InvalidAddress message = %q", old.Message)
 	}
+}
+
+// At most max problems are listed, in details and in the message, which
+// then counts the rest; the count is the total.
+func TestInvalidAddressFrom_ListsAtMostMax(t *testing.T) {
+	f := func(n, max, wantListed int, wantMore string) {
+		t.Helper()
+		probs := make([]rewrite.Problem, n)
+		for i := range probs {
+			probs[i] = rewrite.Problem{Path: "participants[" + strconv.Itoa(i) + "].address", Value: "a", Reason: rewrite.ReasonCharacters}
+		}
+		b := InvalidAddressFrom(probs, "", max, func(string) string { return "" }, "ctx")
+		if len(b.Details) != wantListed || strings.Count(b.Message, "participants[") != wantListed {
+			t.Errorf("%d problems, max %d: %d details, message %q; want %d listed", n, max, len(b.Details), b.Message, wantListed)
+		}
+		if got := strings.Contains(b.Message, "more"); got != (wantMore != "") || wantMore != "" && !strings.Contains(b.Message, wantMore) {
+			t.Errorf("%d problems, max %d: message = %q, want %q", n, max, b.Message, wantMore)
+		}
+		if b.MessageParams["count"] != strconv.Itoa(n) {
+			t.Errorf("%d problems: count = %q", n, b.MessageParams["count"])
+		}
+	}
+	f(2, 2, 2, "")
+	f(3, 2, 2, "and 1 more")
+	f(25, DefaultMaxDetails, 20, "and 5 more")
+	if got := len(InvalidAddress(make([]rewrite.Problem, 30), func(string) string { return "" }, "c").Details); got != DefaultMaxDetails {
+		t.Errorf("InvalidAddress lists %d, want DefaultMaxDetails", got)
+	}
+}
+
+// The enforce-mode answer to a body callfix cannot read says why.
+func TestUnreadable_SaysWhy(t *testing.T) {
+	f := func(s rewrite.Skip, want string) {
+		t.Helper()
+		b := Unreadable(s, "ctx")
+		if b.Status != 400 || b.Code != CodeBadRequest || !strings.Contains(b.Message, want) || b.ContextID != "ctx" {
+			t.Errorf("%q: body = %+v, want 400 %s saying %q", s, b, CodeBadRequest, want)
+		}
+	}
+	f(rewrite.SkipTrailingData, "data after the JSON object")
+	f(rewrite.SkipNotUTF8, "not UTF-8")
+	f(rewrite.SkipTooDeep, "deeper than 10000")
+	f(rewrite.SkipNotJSON, "not JSON")
+	f(rewrite.SkipTruncated, "truncated")
+	f(rewrite.SkipNotObject, "not a JSON object")
 }

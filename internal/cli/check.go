@@ -9,6 +9,7 @@ import (
 
 	"github.com/callfix/callfix/internal/apierror"
 	"github.com/callfix/callfix/internal/telemetry"
+	"github.com/callfix/callfix/proxy"
 	"github.com/callfix/callfix/rewrite"
 )
 
@@ -29,8 +30,20 @@ and shows what callfix would do with it, without any network:
           Kept values (emergency, short_code, extension, network_address,
           operator_pattern) are forwarded byte for byte in every mode.
 
-Exit status: 0 the request would be forwarded, 1 enforce mode would reject
-it, 2 bad usage or configuration.
+A body that is not exactly one JSON object (not JSON, truncated, an array,
+data after the object, UTF-16, nested too deeply) is forwarded as sent in
+rewrite and audit modes; enforce mode rejects it with 400
+callfix.bad.request, since Genesys may read what callfix cannot inspect.
+An empty body is forwarded in every mode; a UTF-8 byte-order mark before
+the object is read past and kept. Content-Encoding is not applied here:
+give the body decoded.
+
+A --path that is not in normal form (a percent-encoded letter or digit, a
+dot segment, //, a ;parameter, an encoded slash, ...) is refused with 400
+callfix.bad.request in every mode, as the proxy refuses it.
+
+Exit status: 0 the request would be forwarded, 1 callfix would reject it
+(enforce mode, or a path not in normal form), 2 bad usage or configuration.
 
 Examples:
   echo '{"phoneNumber":"(317) 222-2222"}' | callfix check
@@ -69,6 +82,11 @@ func runCheck(args []string, env Env) int {
 		return ExitUsage
 	}
 
+	if msg := proxy.PathRefusal(*path); msg != "" {
+		fmt.Fprintf(env.Stderr, "reject path %s: callfix answers 400 callfix.bad.request in every mode\n", strconv.Quote(*path))
+		env.Stdout.Write(apierror.New(400, apierror.CodeBadRequest, msg, "callfix-check").JSON())
+		return ExitReject
+	}
 	route := snap.Engine.Match(*method, *path)
 	if route == nil {
 		fmt.Fprintf(env.Stderr, "pass %s %s: no rule matches; forwarded as sent\n", *method, *path)
@@ -76,6 +94,12 @@ func runCheck(args []string, env Env) int {
 		return ExitOK
 	}
 	res := snap.Engine.Rewrite(route, body, snap.Country)
+	d := rewrite.Decide(snap.Mode, body, &res)
+	if d.Reject && d.Unreadable != rewrite.SkipNone {
+		fmt.Fprintf(env.Stderr, "reject %s: enforce mode answers 400 callfix.bad.request\n", res.Skipped)
+		env.Stdout.Write(apierror.Unreadable(d.Unreadable, "callfix-check").JSON())
+		return ExitReject
+	}
 	if res.Skipped != rewrite.SkipNone {
 		fmt.Fprintf(env.Stderr, "skip %s: forwarded as sent\n", res.Skipped)
 	}
@@ -92,11 +116,10 @@ func runCheck(args []string, env Env) int {
 	for _, k := range res.Kept {
 		fmt.Fprintf(env.Stderr, "kept %s %s %s\n", k.Path, k.Reason.Code(), strconv.Quote(k.Value))
 	}
-	d := rewrite.Decide(snap.Mode, body, &res)
 	if d.Reject {
 		mode, _ := telemetry.ParseMaskMode(snap.Config.Mask)
 		m := telemetry.Masker{Mode: mode, Key: []byte(snap.Config.MaskKey.Value())}
-		env.Stdout.Write(apierror.InvalidAddressFrom(res.Problems, snap.CountryOrigin, m.Mask, "callfix-check").JSON())
+		env.Stdout.Write(apierror.InvalidAddressFrom(res.Problems, snap.CountryOrigin, snap.Config.Limits.MaxDetails, m.Mask, "callfix-check").JSON())
 		return ExitReject
 	}
 	env.Stdout.Write(d.Body)

@@ -43,7 +43,7 @@ func (a *auditWriter) write(traceID trace.TraceID, hasTrace bool, r *Record, now
 	b = append(b, `","country":`...)
 	b = appendJSON(b, r.Country)
 	b = append(b, `,"changes":[`...)
-	for i, c := range r.Changes {
+	for i, c := range r.Changes[:r.listed(len(r.Changes))] {
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -60,7 +60,7 @@ func (a *auditWriter) write(traceID trace.TraceID, hasTrace bool, r *Record, now
 		b = append(b, '}')
 	}
 	b = append(b, `],"problems":[`...)
-	for i, p := range r.Problems {
+	for i, p := range r.Problems[:r.listed(len(r.Problems))] {
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -75,7 +75,7 @@ func (a *auditWriter) write(traceID trace.TraceID, hasTrace bool, r *Record, now
 		b = append(b, '}')
 	}
 	b = append(b, `],"kept":[`...)
-	for i, k := range r.Kept {
+	for i, k := range r.Kept[:r.listed(len(r.Kept))] {
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -87,7 +87,22 @@ func (a *auditWriter) write(traceID trace.TraceID, hasTrace bool, r *Record, now
 		b = appendJSON(b, r.Mask.Mask(k.Value))
 		b = append(b, '}')
 	}
-	b = append(b, `],"status":`...)
+	b = append(b, ']')
+	// A record with more than limits.max_details changes, problems or kept
+	// values lists that many and counts them all.
+	if n := len(r.Changes); r.listed(n) < n {
+		b = append(b, `,"changes_total":`...)
+		b = strconv.AppendInt(b, int64(n), 10)
+	}
+	if n := len(r.Problems); r.listed(n) < n {
+		b = append(b, `,"problems_total":`...)
+		b = strconv.AppendInt(b, int64(n), 10)
+	}
+	if n := len(r.Kept); r.listed(n) < n {
+		b = append(b, `,"kept_total":`...)
+		b = strconv.AppendInt(b, int64(n), 10)
+	}
+	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(r.Status), 10)
 	b = append(b, `,"upstream_status":`...)
 	b = strconv.AppendInt(b, int64(r.Upstream), 10)

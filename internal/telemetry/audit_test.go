@@ -55,21 +55,74 @@ func TestAuditWriter_MatchesSlogRecord(t *testing.T) {
 		Kept: []rewrite.Kept{{Path: "phoneNumber", Value: "911", Reason: rewrite.KeepEmergency, Country: "US"},
 			{Path: "participants[0].address", Value: "a\"b@host", Reason: rewrite.KeepNetworkAddress}}, Mask: Masker{Mode: MaskFull}})
 	f(Record{RequestID: "r-3", Route: "POST /y", Mode: rewrite.ModeRewrite, Outcome: rewrite.OutcomeUnchanged, Skipped: rewrite.SkipNotJSON, Status: 502})
+	f(Record{RequestID: "r-4", Route: "POST /y", Mode: rewrite.ModeEnforce, Outcome: rewrite.OutcomeRejected, Skipped: rewrite.SkipTrailingData, Status: 400})
+	// More changes and problems than MaxListed: that many listed, all counted.
+	many := Record{RequestID: "r-5", Route: "POST /z", Mode: rewrite.ModeRewrite, Outcome: rewrite.OutcomeRewritten, Status: 200, MaxListed: 2}
+	for i := 0; i < 3; i++ {
+		many.Changes = append(many.Changes, rewrite.Change{Path: "to", Kind: rewrite.KindPhone, From: "5551234567", To: "tel:+15551234567", Country: "US"})
+		many.Problems = append(many.Problems, rewrite.Problem{Path: "from", Value: "a", Reason: rewrite.ReasonCharacters})
+	}
+	f(many)
+	atLimit := many
+	atLimit.Changes, atLimit.Problems = many.Changes[:2], many.Problems[:1]
+	f(atLimit)
+}
+
+// An audit record lists at most MaxListed changes and problems and then
+// counts them all in changes_total and problems_total; at the limit there
+// is no count.
+func TestAuditWriter_MaxListed_ListsThatManyAndCountsAll(t *testing.T) {
+	f := func(n, max int, wantListed int, wantTotal bool) {
+		t.Helper()
+		var out bytes.Buffer
+		tel, err := New(context.Background(), Options{Getenv: func(string) string { return "" }, AuditWriter: &out})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := Record{RequestID: "r", Route: "POST /x", Mode: rewrite.ModeEnforce, Outcome: rewrite.OutcomeRejected, Status: 400, MaxListed: max}
+		for i := 0; i < n; i++ {
+			r.Problems = append(r.Problems, rewrite.Problem{Path: "from", Value: "a", Reason: rewrite.ReasonCharacters})
+		}
+		tel.Intercepted(context.Background(), &r)
+		var m map[string]any
+		if err := json.Unmarshal(out.Bytes(), &m); err != nil {
+			t.Fatalf("%s: %v", out.Bytes(), err)
+		}
+		if got := len(m["problems"].([]any)); got != wantListed {
+			t.Errorf("%d problems, MaxListed %d: %d listed, want %d", n, max, got, wantListed)
+		}
+		total, has := m["problems_total"]
+		if has != wantTotal || has && total.(float64) != float64(n) {
+			t.Errorf("%d problems, MaxListed %d: problems_total = %v (present %v), want %d (present %v)", n, max, total, has, n, wantTotal)
+		}
+		if _, has := m["changes_total"]; has {
+			t.Errorf("changes_total present without changes: %s", out.Bytes())
+		}
+	}
+	f(3, 3, 3, false)
+	f(4, 3, 3, true)
+	f(5, 0, 5, false) // 0: no bound
 }
 
 // slogAudit is the reference the hand-written encoder is held to: the
 // audit record of docs/AUDIT.md, written by slog's JSON handler.
 func slogAudit(log *slog.Logger, r *Record) {
-	changes := make([]any, len(r.Changes))
-	for i, c := range r.Changes {
+	listed := func(n int) int {
+		if r.MaxListed > 0 && n > r.MaxListed {
+			return r.MaxListed
+		}
+		return n
+	}
+	changes := make([]any, listed(len(r.Changes)))
+	for i, c := range r.Changes[:len(changes)] {
 		changes[i] = map[string]any{"field": c.Path, "kind": c.Kind.String(), "from": r.Mask.Mask(c.From), "to": r.Mask.Mask(c.To), "country": c.Country}
 	}
-	problems := make([]any, len(r.Problems))
-	for i, p := range r.Problems {
+	problems := make([]any, listed(len(r.Problems)))
+	for i, p := range r.Problems[:len(problems)] {
 		problems[i] = map[string]any{"field": p.Path, "reason": p.Reason.Code(), "message": p.MessageFrom(r.CountryOrigin), "value": r.Mask.Mask(p.Value)}
 	}
-	kept := make([]any, len(r.Kept))
-	for i, k := range r.Kept {
+	kept := make([]any, listed(len(r.Kept)))
+	for i, k := range r.Kept[:len(kept)] {
 		kept[i] = map[string]any{"field": k.Path, "reason": k.Reason.Code(), "value": r.Mask.Mask(k.Value)}
 	}
 	attrs := []slog.Attr{
@@ -82,10 +135,21 @@ func slogAudit(log *slog.Logger, r *Record) {
 		slog.Any("changes", changes),
 		slog.Any("problems", problems),
 		slog.Any("kept", kept),
+	}
+	if len(changes) < len(r.Changes) {
+		attrs = append(attrs, slog.Int("changes_total", len(r.Changes)))
+	}
+	if len(problems) < len(r.Problems) {
+		attrs = append(attrs, slog.Int("problems_total", len(r.Problems)))
+	}
+	if len(kept) < len(r.Kept) {
+		attrs = append(attrs, slog.Int("kept_total", len(r.Kept)))
+	}
+	attrs = append(attrs,
 		slog.Int("status", r.Status),
 		slog.Int("upstream_status", r.Upstream),
 		slog.Float64("duration_ms", float64(r.Duration.Microseconds())/1000),
-	}
+	)
 	if r.Skipped != rewrite.SkipNone {
 		attrs = append(attrs, slog.String("skipped", r.Skipped.String()))
 	}

@@ -42,6 +42,18 @@ type Record struct {
 	Duration                        time.Duration
 	// Mask is the masking policy in force for this request.
 	Mask Masker
+	// MaxListed, when above 0, is the most changes and problems the audit
+	// record and the span events list (limits.max_details); the audit
+	// record then counts them all. Changes and Problems hold them all.
+	MaxListed int
+}
+
+// listed returns how many of n changes or problems a record lists.
+func (r *Record) listed(n int) int {
+	if r.MaxListed > 0 && n > r.MaxListed {
+		return r.MaxListed
+	}
+	return n
 }
 
 // Attribute and event names of the telemetry contract (docs/ARCHITECTURE.md).
@@ -92,7 +104,7 @@ func (t *Telemetry) RecordRewriteSpan(ctx context.Context, r *Record) {
 	if r.Skipped != rewrite.SkipNone {
 		span.SetAttributes(attribute.String(AttrSkipped, r.Skipped.String()))
 	}
-	for _, c := range r.Changes {
+	for _, c := range r.Changes[:r.listed(len(r.Changes))] {
 		span.AddEvent(EventChange, trace.WithTimestamp(r.RewriteEnd), trace.WithAttributes(
 			attribute.String(AttrField, c.Path),
 			attribute.String(AttrKind, c.Kind.String()),
@@ -101,7 +113,7 @@ func (t *Telemetry) RecordRewriteSpan(ctx context.Context, r *Record) {
 			attribute.String(AttrCountry, c.Country),
 		))
 	}
-	for _, p := range r.Problems {
+	for _, p := range r.Problems[:r.listed(len(r.Problems))] {
 		span.AddEvent(EventProblem, trace.WithTimestamp(r.RewriteEnd), trace.WithAttributes(
 			attribute.String(AttrField, p.Path),
 			attribute.String(AttrReason, p.Reason.Code()),
@@ -109,7 +121,7 @@ func (t *Telemetry) RecordRewriteSpan(ctx context.Context, r *Record) {
 			attribute.String(AttrCountry, p.Country),
 		))
 	}
-	for _, k := range r.Kept {
+	for _, k := range r.Kept[:r.listed(len(r.Kept))] {
 		span.AddEvent(EventKept, trace.WithTimestamp(r.RewriteEnd), trace.WithAttributes(
 			attribute.String(AttrField, k.Path),
 			attribute.String(AttrReason, k.Reason.Code()),

@@ -315,6 +315,11 @@ func (c *chunkedReader) Read(p []byte) (int, error) {
 	if c.left == 0 {
 		line, err := c.r.ReadString('\n')
 		if err != nil {
+			// A body that ends before its last chunk is cut off, not
+			// complete: io.Copy must not take this EOF for the end.
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
 			return 0, err
 		}
 		size, _, _ := strings.Cut(strings.TrimSpace(line), ";")
@@ -326,6 +331,9 @@ func (c *chunkedReader) Read(p []byte) (int, error) {
 			for { // trailers, then the blank line
 				l, err := c.r.ReadString('\n')
 				if err != nil {
+					if err == io.EOF {
+						err = io.ErrUnexpectedEOF
+					}
 					return 0, err
 				}
 				if strings.TrimRight(l, "\r\n") == "" {
@@ -342,6 +350,9 @@ func (c *chunkedReader) Read(p []byte) (int, error) {
 	}
 	n, err := c.r.Read(p)
 	c.left -= int64(n)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
 	if c.left == 0 && err == nil {
 		if _, err := c.r.Discard(2); err != nil {
 			return n, err

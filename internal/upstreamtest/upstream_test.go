@@ -47,6 +47,30 @@ func TestUpstream_RecordsExactBytesAndDechunks(t *testing.T) {
 	}
 }
 
+// A body cut off before its end is not recorded as a request: a chunked
+// one that stops at a chunk boundary, before the last chunk, included.
+func TestUpstream_CutOffBody_NotRecorded(t *testing.T) {
+	u := Start(t, nil)
+	for _, raw := range []string{
+		"POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+		"POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
+		"POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n",
+		"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhello",
+	} {
+		c, err := net.Dial("tcp", u.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte(raw))
+		c.(*net.TCPConn).CloseWrite()
+		io.Copy(io.Discard, c)
+		c.Close()
+	}
+	if u.Wait(1, 100*time.Millisecond) {
+		t.Errorf("recorded %d cut-off requests, want none", u.Count())
+	}
+}
+
 func TestUpstream_FaultsAndLargeBodies(t *testing.T) {
 	u := Start(t, func(r *Request) Response {
 		switch r.Target {
