@@ -65,12 +65,12 @@ fuzz:
 	@$(MAKE) test-fuzz TESTFUZZTIME=$(FUZZTIME)
 
 ## bench: Go benchmarks of the hot paths, then callfix side by side with nginx and the
-## bare upstream on loopback (cmd/callfix-bench; uses nginx and wrk when installed, see
+## bare upstream on loopback (tools/callfix-bench; uses nginx and wrk when installed, see
 ## bench-deps). Harness flags in BENCHFLAGS, e.g. make bench BENCHFLAGS=-quick.
 BENCHFLAGS ?= -out-json bench-results.json -out-md bench-results.md
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./rewrite ./proxy
-	$(GO) run ./cmd/callfix-bench $(BENCHFLAGS)
+	$(GO) run ./tools/callfix-bench $(BENCHFLAGS)
 
 ## bench-deps: nginx and wrk for `make bench` (Debian/Ubuntu, as root), only when missing.
 bench-deps:

@@ -32,7 +32,7 @@ type options struct {
 	Quick     bool
 	KeepTmp   bool   // keep the temporary directory (nginx's config and logs)
 	Root      string // module root (for go build)
-	Assets    string // deploy/bench
+	Assets    string // tools/callfix-bench/assets
 	Command   string // as typed, for the report
 }
 

@@ -36,7 +36,7 @@ func binaries(t *testing.T) (callfix, bench string) {
 			buildErr = err
 			return
 		}
-		for _, pkg := range []string{"./cmd/callfix", "./cmd/callfix-bench"} {
+		for _, pkg := range []string{"./cmd/callfix", "./tools/callfix-bench"} {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			cmd := exec.CommandContext(ctx, "go", "build", "-o", builtDir+"/", pkg)
 			cmd.Dir = root
@@ -185,7 +185,7 @@ func TestQuickRun_WholeHarness_LeavesNothingBehind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| scenario | target | req/s | p50 | p99 | errors | peak RSS", "generator: built-in Go generator", "kernel ", "command: `go run ./cmd/callfix-bench -quick"} {
+	for _, want := range []string{"| scenario | target | req/s | p50 | p99 | errors | peak RSS", "generator: built-in Go generator", "kernel ", "command: `go run ./tools/callfix-bench -quick"} {
 		if !bytes.Contains(md, []byte(want)) {
 			t.Errorf("the markdown lacks %q:\n%s", want, md)
 		}

@@ -1,7 +1,7 @@
 // Command callfix-bench measures callfix side by side with nginx and with
 // no proxy at all, on loopback only:
 //
-//	go run ./cmd/callfix-bench [-duration 5s] [-rounds 3] [-conns 64] [-scenarios get-small,call-rewrite]
+//	go run ./tools/callfix-bench [-duration 5s] [-rounds 3] [-conns 64] [-scenarios get-small,call-rewrite]
 //	    [-out-json bench-results.json] [-out-md FILE] [-callfix BIN] [-quick]
 //	    [-generator auto|wrk|go] [-nginx auto|off|PATH] [-set KEY=VALUE] [-keep]
 //
@@ -20,11 +20,11 @@
 //   - the real callfix binary in front of it (built with go build unless
 //     -callfix names one), serve --mode enforce --set upstream.max_conns=1024;
 //   - nginx in front of the same upstream when nginx is on PATH, from
-//     deploy/bench/nginx.conf.tmpl rendered into a temporary directory
+//     tools/callfix-bench/assets/nginx.conf.tmpl rendered into a temporary directory
 //     (the template explains each setting);
 //
 // and drives each target — "direct" (the upstream itself), "callfix",
-// "nginx" — with the same load: wrk with the Lua scripts of deploy/bench
+// "nginx" — with the same load: wrk with the Lua scripts of tools/callfix-bench/assets
 // when wrk is on PATH, else a built-in Go generator (gen.go). Each
 // scenario starts with a short warm-up of every target whose effect on the
 // upstream is checked (a callfix that does not rewrite stops the run),

@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-const usage = `Usage: go run ./cmd/callfix-bench [flags]
+const usage = `Usage: go run ./tools/callfix-bench [flags]
 
 Measures callfix side by side with nginx and with no proxy at all, on
 loopback: a Genesys-like upstream in this process, the real callfix binary
@@ -60,7 +60,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Var(&sets, "set", "extra callfix `KEY=VALUE` (repeatable), e.g. -set audit.enabled=false")
 	fs.BoolVar(&o.Quick, "quick", false, "a short smoke run: 1 round of 150ms, 50ms warm-up, 8 connections (2 for get-10m), the Go generator")
 	fs.BoolVar(&o.KeepTmp, "keep", false, "keep the temporary directory (callfix binary, nginx config, error log) and print its path")
-	fs.StringVar(&assets, "assets", "", "directory of nginx.conf.tmpl and the wrk scripts (default: deploy/bench of the module)")
+	fs.StringVar(&assets, "assets", "", "directory of nginx.conf.tmpl and the wrk scripts (default: tools/callfix-bench/assets of the module)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -148,12 +148,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		if rootErr != nil {
 			return nil, fmt.Errorf("%v: give -assets", rootErr)
 		}
-		o.Assets = filepath.Join(root, "deploy", "bench")
+		o.Assets = filepath.Join(root, "tools", "callfix-bench", "assets")
 	}
 	if o.Assets, err = filepath.Abs(o.Assets); err != nil {
 		return nil, err
 	}
-	prog := "go run ./cmd/callfix-bench"
+	prog := "go run ./tools/callfix-bench"
 	if !strings.Contains(os.Args[0], "go-build") { // a built binary, not go run's
 		prog = filepath.Base(os.Args[0])
 	}

@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// nginxConf is the data of deploy/bench/nginx.conf.tmpl.
+// nginxConf is the data of tools/callfix-bench/assets/nginx.conf.tmpl.
 type nginxConf struct {
 	Dir      string // the temporary prefix directory, absolute
 	Workers  int    // worker_processes: GOMAXPROCS of the harness

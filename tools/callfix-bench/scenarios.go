@@ -22,7 +22,7 @@ type scenario struct {
 	Method      string
 	Path        string
 	ContentType string
-	// Script is the wrk Lua script in deploy/bench, ScriptArgs what follows
+	// Script is the wrk Lua script in tools/callfix-bench/assets, ScriptArgs what follows
 	// "--" on wrk's command line (the script's init(args)).
 	Script     string
 	ScriptArgs []string
@@ -95,7 +95,7 @@ func scenarioNames() string {
 	return strings.Join(names, ", ")
 }
 
-// Call bodies. deploy/bench/call.lua builds exactly these bytes with
+// Call bodies. tools/callfix-bench/assets/call.lua builds exactly these bytes with
 // string.format; TestWrk_LuaScripts checks that the two agree.
 const (
 	callBodyPrefix = `{"phoneNumber":"`

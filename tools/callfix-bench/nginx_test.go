@@ -17,7 +17,7 @@ func readTemplate(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(root, "deploy", "bench", "nginx.conf.tmpl"))
+	b, err := os.ReadFile(filepath.Join(root, "tools", "callfix-bench", "assets", "nginx.conf.tmpl"))
 	if err != nil {
 		t.Fatal(err)
 	}
