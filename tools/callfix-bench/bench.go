@@ -27,21 +27,42 @@ type options struct {
 	Scenarios []*scenario
 	Callfix   string   // binary; "" = build ./cmd/callfix
 	Nginx     string   // binary; "" = no nginx target
+	NginxLua  bool     // also nginx-lua (nginx with Lua and cjson found)
+	Lua       luaFiles // the module and cjson files for nginx-lua
+	HAProxy   string   // binary; "" = no haproxy target
+	Caddy     string   // binary; "" = no caddy target
 	Wrk       string   // binary; "" = the Go generator
 	Sets      []string // extra callfix --set KEY=VALUE
+	Variants  []variant
 	Quick     bool
-	KeepTmp   bool   // keep the temporary directory (nginx's config and logs)
+	KeepTmp   bool   // keep the temporary directories (configs and logs)
 	Root      string // module root (for go build)
 	Assets    string // tools/callfix-bench/assets
 	Command   string // as typed, for the report
 }
 
+// variant is another callfix target with its own settings (-variant), to
+// compare configurations in one run: target "callfix-NAME".
+type variant struct {
+	Name string
+	Sets []string // --set KEY=VALUE
+	Env  []string // NAME=VALUE
+}
+
 // target is one thing the generator drives: the upstream itself
-// ("direct"), callfix, or nginx.
+// ("direct"), callfix (and its variants), or a peer.
 type target struct {
 	Name string
 	URL  string
 	w    *watched // nil for direct: it lives in the harness process
+	peer *peerProc
+	// Ready is the time from start to the first answer forwarded.
+	Ready   time.Duration
+	Version string
+	// CallsOnly targets are driven in the call scenarios only; Rewrites
+	// targets turn national numbers into E.164 (callfix, nginx-lua).
+	CallsOnly, Rewrites bool
+	stop                func()
 }
 
 // run is the whole harness: it starts the upstream and the proxies,
@@ -57,6 +78,10 @@ func run(ctx context.Context, o *options, ps *procSet, progress io.Writer) (rep 
 		logf("keeping %s (-keep)", tmp)
 	} else {
 		defer os.RemoveAll(tmp)
+	}
+	if os.Geteuid() == 0 {
+		// The CA file in it is read by nginx's workers (nobody).
+		_ = os.Chmod(tmp, 0o755)
 	}
 
 	rep = newReport(o)
@@ -97,155 +122,88 @@ func run(ctx context.Context, o *options, ps *procSet, progress io.Writer) (rep 
 			return rep, err
 		}
 	}
-	cf, err := startCallfix(ctx, ps, bin, up.Addr(), o.Sets)
-	if err != nil {
-		return rep, err
-	}
-	defer cf.stop(ps)
-	rep.Versions.Callfix = cf.version
-	logf("callfix %s on %s (pid %d, %s)", cf.version, cf.addr, cf.proc.pid, bin)
-	targets := []*target{
-		{Name: "direct", URL: "http://" + up.Addr()},
-		{Name: "callfix", URL: "http://" + cf.addr, w: &watched{name: "callfix", pid: cf.proc.pid, ps: ps}},
-	}
-	var ng *nginxTarget
-	if o.Nginx != "" {
-		// Its own directory right under the system's temporary one: when
-		// nginx runs as root its workers are nobody, and must reach their
-		// temporary files there.
-		ndir, err := os.MkdirTemp("", "callfix-bench-nginx-")
-		if err != nil {
-			return rep, err
-		}
-		if o.KeepTmp {
-			logf("keeping %s (-keep)", ndir)
-		} else {
-			defer os.RemoveAll(ndir)
-		}
-		ng, err = startNginx(ctx, ps, o.Nginx, filepath.Join(o.Assets, "nginx.conf.tmpl"), ndir, up.Addr(), runtime.GOMAXPROCS(0))
-		if err != nil {
-			return rep, err
-		}
-		defer ng.stop(ps)
-		rep.Versions.Nginx = ng.version
-		w := &watched{name: "nginx", pid: ng.proc.pid, workers: true, ps: ps}
-		targets = append(targets, &target{Name: "nginx", URL: "http://" + ng.addr, w: w})
-		logf("nginx %s on %s (master pid %d, workers %v, %d worker_processes)", ng.version, ng.addr, ng.proc.pid, w.pids()[1:], runtime.GOMAXPROCS(0))
-	} else {
-		logf("nginx: not on PATH (or -nginx off): no nginx target")
-	}
-	for _, t := range targets {
-		rep.Targets = append(rep.Targets, t.Name)
-	}
 
+	// The scenarios in two phases: the plain upstream, then the same
+	// upstream behind TLS, each with its own set of proxies.
+	var plain, overTLS []*scenario
 	for _, sc := range o.Scenarios {
-		if err := ctx.Err(); err != nil {
+		if sc.TLS {
+			overTLS = append(overTLS, sc)
+		} else {
+			plain = append(plain, sc)
+		}
+	}
+	seen := map[string]bool{}
+	for _, phase := range [][]*scenario{plain, overTLS} {
+		if len(phase) == 0 {
+			continue
+		}
+		tlsPhase := phase[0].TLS
+		upstreamURL, caFile := "http://"+up.Addr(), ""
+		if tlsPhase {
+			ca, err := newBenchCA(tmp)
+			if err != nil {
+				return rep, fmt.Errorf("making the TLS CA: %v", err)
+			}
+			addr, err := up.startTLS(ca)
+			if err != nil {
+				return rep, fmt.Errorf("upstream over TLS: %v", err)
+			}
+			upstreamURL, caFile = "https://"+addr, ca.CAFile
+			logf("\nupstream over TLS on %s (certificate for %s and 127.0.0.1 from a CA made for this run)", addr, tlsServerName)
+		}
+		targets, err := startTargets(ctx, o, ps, bin, up, upstreamURL, caFile, logf)
+		defer stopTargets(targets)
+		if err != nil {
 			return rep, err
 		}
-		conns := o.Conns
-		if sc.Conns > 0 {
-			conns = min(conns, o.Conns10M)
-		}
-		sr := &scenarioResult{Name: sc.Name, About: sc.About, Method: sc.Method, Path: sc.Path, Conns: conns}
-		rep.Scenarios = append(rep.Scenarios, sr)
-		logf("\n== %s: %s %s, %d connections, rounds: %d × %s", sc.Name, sc.Method, sc.Path, conns, o.Rounds, dur)
-
-		base := map[string]int64{}
 		for _, t := range targets {
-			if t.w != nil {
-				base[t.Name] = t.w.rss(t.w.pids())
+			if !seen[t.Name] {
+				seen[t.Name] = true
+				rep.Targets = append(rep.Targets, t.Name)
+			}
+			switch {
+			case t.Name == "callfix":
+				rep.Versions.Callfix = t.Version
+			case t.peer != nil:
+				if rep.Versions.Peers == nil {
+					rep.Versions.Peers = map[string]string{}
+				}
+				rep.Versions.Peers[t.Name] = t.Version
 			}
 		}
-		tempBefore, logAt := 0, int64(0)
-		if ng != nil {
-			tempBefore, logAt = ng.tempFileWarnings(), ng.logSize()
+		if !tlsPhase {
+			rep.Footprint = footprints(targets)
+			for _, t := range targets {
+				if t.Rewrites {
+					f := checkFidelity(ctx, up, t)
+					rep.Fidelity = append(rep.Fidelity, f)
+					verdict := "byte-exact"
+					if !f.Exact {
+						verdict = strings.Join(f.Losses, "; ")
+					}
+					logf("fidelity %-12s %s", t.Name, verdict)
+				}
+			}
+			for _, f := range rep.Fidelity {
+				if strings.HasPrefix(f.Target, "callfix") && !f.Exact {
+					return rep, fmt.Errorf("fidelity probe: %s did not rewrite every body as it should: %s", f.Target, strings.Join(f.Losses, "; "))
+				}
+			}
 		}
-		// Warm-up: every target once, short; then what the upstream received
-		// proves that each target really does the job (and that callfix
-		// really rewrites).
-		up.quiesce(3 * time.Second)
-		for _, t := range targets {
-			before := up.counts()
-			r, err := gen.Run(ctx, load{BaseURL: t.URL, Sc: sc, Conns: conns, Threads: o.Threads, Duration: warm})
+		for _, sc := range phase {
+			if err := ctx.Err(); err != nil {
+				return rep, err
+			}
+			sr, err := runScenario(ctx, o, gen, up, sc, targets, dur, warm, logf)
+			if sr != nil {
+				rep.Scenarios = append(rep.Scenarios, sr)
+			}
 			if err != nil {
-				return rep, fmt.Errorf("%s warm-up on %s: %v", sc.Name, t.Name, err)
-			}
-			up.quiesce(3 * time.Second)
-			got := up.counts().sub(before)
-			c := warmupCheck(sc, t.Name, r, got)
-			if t.Name == "nginx" {
-				if lines, n := ng.problemsSince(logAt); n > 0 {
-					c.OK = false
-					c.Detail += fmt.Sprintf("; nginx logged %d errors:\n      %s", n, strings.Join(lines, "\n      "))
-				}
-			}
-			sr.Checks = append(sr.Checks, c)
-			logf("   warm-up %-8s %s", t.Name, c.Detail)
-			if !c.OK {
-				return rep, fmt.Errorf("%s: check failed on %s: %s", sc.Name, t.Name, c.Detail)
+				return rep, err
 			}
 		}
-
-		runs := map[string][]runResult{}
-		for round := 0; round < o.Rounds; round++ {
-			for i := range targets {
-				t := targets[(i+round)%len(targets)]
-				if err := ctx.Err(); err != nil {
-					return rep, err
-				}
-				// Every run ends with the upstream quiet (quiesce below):
-				// nothing left over from the previous one reaches it while
-				// this one is measured.
-				var smp *sampler
-				if t.w != nil {
-					smp = startSampler(t.w)
-				}
-				self0, _ := readStat(os.Getpid())
-				before := up.counts()
-				r, err := gen.Run(ctx, load{BaseURL: t.URL, Sc: sc, Conns: conns, Threads: o.Threads, Duration: dur})
-				self1, _ := readStat(os.Getpid())
-				var s sample
-				if smp != nil {
-					s = smp.stop()
-				}
-				up.quiesce(3 * time.Second)
-				got := up.counts().sub(before)
-				rr := runResult{Round: round + 1, loadResult: r, Upstream: got}
-				if smp != nil {
-					rr.PeakRSS, rr.StartRSS = s.PeakRSS, s.StartRSS
-					if r.Requests > 0 {
-						rr.CPUUsPerReq = s.CPUSec * 1e6 / float64(r.Requests)
-					}
-					if s.Wall > 0 {
-						rr.CPUCores = s.CPUSec / s.Wall.Seconds()
-					}
-				}
-				if r.Requests > 0 {
-					rr.HarnessCPUUsPerReq = float64(self1.utime+self1.stime-self0.utime-self0.stime) / userHZ * 1e6 / float64(r.Requests)
-				}
-				if err != nil {
-					return rep, fmt.Errorf("%s round %d on %s: %v", sc.Name, round+1, t.Name, err)
-				}
-				if sc.Call && !sc.Canonical && t.Name == "callfix" && got.TelPlus1 != got.Calls {
-					sr.Checks = append(sr.Checks, check{Target: t.Name, OK: false,
-						Detail: fmt.Sprintf("round %d: %d of %d call bodies reached the upstream rewritten", round+1, got.TelPlus1, got.Calls)})
-				}
-				runs[t.Name] = append(runs[t.Name], rr)
-				logf("   round %d %-8s %10.0f req/s  p50 %-9s p99 %-9s errors %d%s", round+1, t.Name, r.RPS,
-					fmtDur(r.P50), fmtDur(r.P99), r.Errors(), rssNote(rr))
-			}
-		}
-		for _, t := range targets {
-			sr.Results = append(sr.Results, aggregate(t, runs[t.Name], base[t.Name], t.w != nil, o.Wrk != ""))
-		}
-		if ng != nil {
-			sr.NginxTempFiles = ng.tempFileWarnings() - tempBefore
-			if lines, n := ng.problemsSince(logAt); n > 0 {
-				sr.Checks = append(sr.Checks, check{Target: "nginx", OK: false,
-					Detail: fmt.Sprintf("nginx logged %d errors:\n      %s", n, strings.Join(lines, "\n      "))})
-			}
-		}
-		sr.computeRatios()
+		stopTargets(targets)
 	}
 	rep.Finished = time.Now().UTC()
 	for _, s := range rep.Scenarios {
@@ -256,6 +214,237 @@ func run(ctx context.Context, o *options, ps *procSet, progress io.Writer) (rep 
 		}
 	}
 	return rep, nil
+}
+
+// startTargets starts callfix, its variants and every peer in front of
+// upstreamURL ("direct" too when it is plain HTTP). On an error it returns
+// what it started, for stopTargets.
+func startTargets(ctx context.Context, o *options, ps *procSet, bin string, up *upstream, upstreamURL, caFile string, logf func(string, ...any)) ([]*target, error) {
+	var targets []*target
+	if caFile == "" {
+		targets = append(targets, &target{Name: "direct", URL: upstreamURL, stop: func() {}})
+	}
+	cfs := append([]variant{{Name: "callfix", Sets: o.Sets}}, o.Variants...)
+	for i, v := range cfs {
+		name := v.Name
+		sets := v.Sets
+		if i > 0 {
+			name = "callfix-" + v.Name
+			sets = append(append([]string(nil), o.Sets...), v.Sets...)
+		}
+		cf, err := startCallfix(ctx, ps, callfixStart{Bin: bin, Upstream: upstreamURL, CAFile: caFile, Sets: sets, Env: v.Env})
+		if err != nil {
+			return targets, fmt.Errorf("%s: %v", name, err)
+		}
+		targets = append(targets, &target{Name: name, URL: "http://" + cf.addr, w: &watched{name: name, pid: cf.proc.pid, ps: ps},
+			Ready: cf.Ready, Version: cf.version, Rewrites: true, stop: func() { cf.stop(ps) }})
+		logf("%-16s %s on %s (pid %d, ready in %s)%s", name, cf.version, cf.addr, cf.proc.pid, fmtDur(cf.Ready), variantNote(v, i))
+	}
+	for _, k := range peerKinds(o) {
+		scheme := "http"
+		if caFile != "" {
+			scheme = "https"
+		}
+		p, err := startPeer(ctx, ps, k, peerStart{Assets: o.Assets, Upstream: strings.TrimPrefix(strings.TrimPrefix(upstreamURL, "http://"), "https://"),
+			Scheme: scheme, CAFile: caFile, Workers: runtime.GOMAXPROCS(0), Lua: o.Lua}, o.KeepTmp, logf)
+		if err != nil {
+			return targets, err
+		}
+		w := &watched{name: k.Name, pid: p.proc.pid, workers: k.Workers, ps: ps}
+		targets = append(targets, &target{Name: k.Name, URL: "http://" + p.addr, w: w, peer: p, Ready: p.Ready, Version: p.version,
+			CallsOnly: k.CallsOnly, Rewrites: k.Rewrites, stop: func() { p.stop(ps, o.KeepTmp) }})
+		procs := fmt.Sprintf("pid %d", p.proc.pid)
+		if k.Workers {
+			procs = fmt.Sprintf("master pid %d, workers %v", p.proc.pid, w.pids()[1:])
+		}
+		logf("%-16s %s on %s (%s, %d workers/threads, ready in %s)", k.Name, p.version, p.addr, procs, runtime.GOMAXPROCS(0), fmtDur(p.Ready))
+	}
+	return targets, nil
+}
+
+func variantNote(v variant, i int) string {
+	if i == 0 {
+		return ""
+	}
+	return " with " + strings.Join(append(append([]string(nil), v.Sets...), v.Env...), " ")
+}
+
+// stopTargets stops every target (once; safe to call again).
+func stopTargets(targets []*target) {
+	for _, t := range targets {
+		if t.stop != nil {
+			t.stop()
+			t.stop = nil
+		}
+	}
+}
+
+// footprint is a proxy's cost before any load: what a sidecar costs.
+type footprint struct {
+	Target string `json:"target"`
+	// Ready: from starting the process to its first forwarded answer.
+	Ready time.Duration `json:"start_to_ready_ns"`
+	// IdleRSS: resident memory (all processes) once every target is up,
+	// before the first request of the load.
+	IdleRSS int64 `json:"idle_rss_bytes"`
+	// Processes counted (nginx: master and workers).
+	Processes int `json:"processes"`
+}
+
+// footprints measures every proxy's idle RSS after a short settle.
+func footprints(targets []*target) []footprint {
+	time.Sleep(300 * time.Millisecond)
+	var out []footprint
+	for _, t := range targets {
+		if t.w == nil {
+			continue
+		}
+		pids := t.w.pids()
+		out = append(out, footprint{Target: t.Name, Ready: t.Ready, IdleRSS: t.w.rss(pids), Processes: len(pids)})
+	}
+	return out
+}
+
+// runScenario drives one scenario against every target that takes part
+// in it: a checked warm-up, then the rounds.
+func runScenario(ctx context.Context, o *options, gen generator, up *upstream, sc *scenario, all []*target, dur, warm time.Duration,
+	logf func(string, ...any)) (*scenarioResult, error) {
+	var targets []*target
+	for _, t := range all {
+		if t.CallsOnly && !sc.Call {
+			continue
+		}
+		targets = append(targets, t)
+	}
+	conns := o.Conns
+	if sc.Conns > 0 {
+		conns = min(conns, o.Conns10M)
+	}
+	sr := &scenarioResult{Name: sc.Name, About: sc.About, Method: sc.Method, Path: sc.Path, Conns: conns, TLS: sc.TLS}
+	logf("\n== %s: %s %s, %d connections, rounds: %d × %s", sc.Name, sc.Method, sc.Path, conns, o.Rounds, dur)
+
+	base := map[string]int64{}
+	marks := map[string]logMark{}
+	temps := map[string]int{}
+	for _, t := range targets {
+		if t.w != nil {
+			base[t.Name] = t.w.rss(t.w.pids())
+		}
+		if t.peer != nil {
+			marks[t.Name], temps[t.Name] = t.peer.mark(), t.peer.tempFileWarnings()
+		}
+	}
+	// What each target cost the upstream over the whole scenario (TLS
+	// handshakes), warm-up included.
+	total := map[string]upstreamCounts{}
+	totalReq := map[string]int64{}
+	// Warm-up: every target once, short; then what the upstream received
+	// proves that each target really does the job (and that the rewriting
+	// ones really rewrite).
+	up.quiesce(3 * time.Second)
+	for _, t := range targets {
+		before := up.counts()
+		r, err := gen.Run(ctx, load{BaseURL: t.URL, Sc: sc, Conns: conns, Threads: o.Threads, Duration: warm})
+		if err != nil {
+			return sr, fmt.Errorf("%s warm-up on %s: %v", sc.Name, t.Name, err)
+		}
+		up.quiesce(3 * time.Second)
+		got := up.counts().sub(before)
+		total[t.Name], totalReq[t.Name] = got, r.Requests
+		c := warmupCheck(sc, t, r, got)
+		if t.peer != nil {
+			if lines, n := t.peer.problemsSince(marks[t.Name]); n > 0 {
+				c.OK = false
+				c.Detail += fmt.Sprintf("; %s logged %d errors:\n      %s", t.Name, n, strings.Join(lines, "\n      "))
+			}
+		}
+		sr.Checks = append(sr.Checks, c)
+		logf("   warm-up %-14s %s", t.Name, c.Detail)
+		if !c.OK {
+			return sr, fmt.Errorf("%s: check failed on %s: %s", sc.Name, t.Name, c.Detail)
+		}
+	}
+
+	runs := map[string][]runResult{}
+	for round := 0; round < o.Rounds; round++ {
+		for i := range targets {
+			t := targets[(i+round)%len(targets)]
+			if err := ctx.Err(); err != nil {
+				return sr, err
+			}
+			// Every run ends with the upstream quiet (quiesce below):
+			// nothing left over from the previous one reaches it while
+			// this one is measured.
+			var smp *sampler
+			if t.w != nil {
+				smp = startSampler(t.w)
+			}
+			self0, _ := readStat(os.Getpid())
+			before := up.counts()
+			r, err := gen.Run(ctx, load{BaseURL: t.URL, Sc: sc, Conns: conns, Threads: o.Threads, Duration: dur})
+			self1, _ := readStat(os.Getpid())
+			var s sample
+			if smp != nil {
+				s = smp.stop()
+			}
+			up.quiesce(3 * time.Second)
+			got := up.counts().sub(before)
+			total[t.Name] = total[t.Name].add(got)
+			totalReq[t.Name] += r.Requests
+			rr := runResult{Round: round + 1, loadResult: r, Upstream: got}
+			if smp != nil {
+				rr.PeakRSS, rr.StartRSS = s.PeakRSS, s.StartRSS
+				if r.Requests > 0 {
+					rr.CPUUsPerReq = s.CPUSec * 1e6 / float64(r.Requests)
+				}
+				if s.Wall > 0 {
+					rr.CPUCores = s.CPUSec / s.Wall.Seconds()
+				}
+			}
+			if r.Requests > 0 {
+				rr.HarnessCPUUsPerReq = float64(self1.utime+self1.stime-self0.utime-self0.stime) / userHZ * 1e6 / float64(r.Requests)
+			}
+			if err != nil {
+				return sr, fmt.Errorf("%s round %d on %s: %v", sc.Name, round+1, t.Name, err)
+			}
+			if sc.Call && !sc.Canonical && t.Rewrites && got.TelPlus1 != got.Calls {
+				sr.Checks = append(sr.Checks, check{Target: t.Name, OK: false,
+					Detail: fmt.Sprintf("round %d: %d of %d call bodies reached the upstream rewritten", round+1, got.TelPlus1, got.Calls)})
+			}
+			runs[t.Name] = append(runs[t.Name], rr)
+			logf("   round %d %-14s %10.0f req/s  p50 %-9s p99 %-9s errors %d%s", round+1, t.Name, r.RPS,
+				fmtDur(r.P50), fmtDur(r.P99), r.Errors(), rssNote(rr))
+		}
+	}
+	for _, t := range targets {
+		tr := aggregate(t, runs[t.Name], base[t.Name], t.w != nil, o.Wrk != "")
+		if sc.TLS {
+			c := total[t.Name]
+			tr.TLSConns, tr.TLSHandshakes, tr.TLSResumed = c.TLSConns, c.TLSHandshakes, c.TLSResumed
+			if n := totalReq[t.Name]; n > 0 {
+				tr.HandshakesPer1k = float64(c.TLSHandshakes) * 1000 / float64(n)
+			}
+			if c.TLSHandshakes > c.TLSConns {
+				sr.Checks = append(sr.Checks, check{Target: t.Name, OK: false,
+					Detail: fmt.Sprintf("%d TLS handshakes on %d connections: more than one per connection", c.TLSHandshakes, c.TLSConns)})
+			}
+		}
+		sr.Results = append(sr.Results, tr)
+		if t.peer != nil {
+			if n := t.peer.tempFileWarnings() - temps[t.Name]; n > 0 {
+				if sr.TempFiles == nil {
+					sr.TempFiles = map[string]int{}
+				}
+				sr.TempFiles[t.Name] = n
+			}
+			if lines, n := t.peer.problemsSince(marks[t.Name]); n > 0 {
+				sr.Checks = append(sr.Checks, check{Target: t.Name, OK: false,
+					Detail: fmt.Sprintf("%s logged %d errors:\n      %s", t.Name, n, strings.Join(lines, "\n      "))})
+			}
+		}
+	}
+	sr.computeRatios()
+	return sr, nil
 }
 
 func rssNote(r runResult) string {
@@ -274,11 +463,14 @@ type check struct {
 
 // warmupCheck verifies a warm-up run: requests got answered without
 // errors, and the upstream received what the scenario means. In
-// call-rewrite every body callfix forwarded has phoneNumber as tel:+1… and
-// callerId as +1…, while the ones sent directly or through nginx have
-// neither (so the load really carries national numbers).
-func warmupCheck(sc *scenario, target string, r loadResult, got upstreamCounts) check {
-	c := check{Target: target, OK: true}
+// call-rewrite every body a rewriting target (callfix, nginx-lua)
+// forwarded has phoneNumber as tel:+1… and callerId as +1…, while the ones
+// sent directly or through a pass-through proxy have neither (so the load
+// really carries national numbers). callfix's bodies must also be the
+// canonical body byte for byte (only the two numbers changed); how many of
+// the others' are is shown.
+func warmupCheck(sc *scenario, t *target, r loadResult, got upstreamCounts) check {
+	c := check{Target: t.Name, OK: true}
 	var problems []string
 	if r.Requests == 0 {
 		problems = append(problems, "no request completed")
@@ -302,11 +494,12 @@ func warmupCheck(sc *scenario, target string, r loadResult, got upstreamCounts) 
 			problems = append(problems, "the upstream sent no 10 MiB body")
 		}
 	case sc.Call:
-		detail += fmt.Sprintf(", %d call bodies: %d with tel:+1, %d with \"callerId\":\"+1", got.Calls, got.TelPlus1, got.CallerE164)
+		detail += fmt.Sprintf(", %d call bodies: %d with tel:+1, %d with \"callerId\":\"+1, %d byte-exact", got.Calls, got.TelPlus1, got.CallerE164, got.Exact)
 		want := "all"
-		if !sc.Canonical && target != "callfix" {
+		if !sc.Canonical && !t.Rewrites {
 			want = "none"
 		}
+		isCallfix := strings.HasPrefix(t.Name, "callfix")
 		switch {
 		case got.Calls == 0:
 			problems = append(problems, "no call body reached the upstream")
@@ -314,10 +507,12 @@ func warmupCheck(sc *scenario, target string, r loadResult, got upstreamCounts) 
 			if sc.Canonical {
 				problems = append(problems, "canonical bodies reached the upstream changed")
 			} else {
-				problems = append(problems, "callfix did not rewrite every body: check its mode and rules")
+				problems = append(problems, t.Name+" did not rewrite every body: check its mode and rules")
 			}
 		case want == "none" && (got.TelPlus1 != 0 || got.CallerE164 != 0):
 			problems = append(problems, "bodies sent as national numbers reached the upstream canonical: the load is not what it claims")
+		case want == "all" && isCallfix && got.Exact != got.Calls:
+			problems = append(problems, fmt.Sprintf("%d of %d bodies differ from the canonical body beyond the two numbers", got.Calls-got.Exact, got.Calls))
 		}
 		detail += " (want " + want + ")"
 	}
@@ -346,20 +541,27 @@ type runResult struct {
 // targetResult is the summary over the rounds: medians of req/s, p50,
 // p99 and CPU per request; errors summed; peak RSS the largest.
 type targetResult struct {
-	Target       string        `json:"target"`
-	RPS          float64       `json:"rps"`
-	P50          time.Duration `json:"p50_ns"`
-	P99          time.Duration `json:"p99_ns"`
-	Errors       int64         `json:"errors"`
-	Requests     int64         `json:"requests"`
-	PeakRSS      int64         `json:"peak_rss_bytes,omitempty"`
-	BaselineRSS  int64         `json:"baseline_rss_bytes,omitempty"`
-	RSSRise      int64         `json:"rss_rise_bytes,omitempty"`
-	CPUUsPerReq  float64       `json:"cpu_us_per_req,omitempty"`
-	CPUCores     float64       `json:"cpu_cores,omitempty"`
-	UpstreamCPU  float64       `json:"upstream_cpu_us_per_req,omitempty"` // direct with wrk: the harness process is the upstream
-	Runs         []runResult   `json:"runs"`
-	measuredProc bool
+	Target      string        `json:"target"`
+	RPS         float64       `json:"rps"`
+	P50         time.Duration `json:"p50_ns"`
+	P99         time.Duration `json:"p99_ns"`
+	Errors      int64         `json:"errors"`
+	Requests    int64         `json:"requests"`
+	PeakRSS     int64         `json:"peak_rss_bytes,omitempty"`
+	BaselineRSS int64         `json:"baseline_rss_bytes,omitempty"`
+	RSSRise     int64         `json:"rss_rise_bytes,omitempty"`
+	CPUUsPerReq float64       `json:"cpu_us_per_req,omitempty"`
+	CPUCores    float64       `json:"cpu_cores,omitempty"`
+	UpstreamCPU float64       `json:"upstream_cpu_us_per_req,omitempty"` // direct with wrk: the harness process is the upstream
+	// TLS scenarios: what the upstream's TLS listener saw from this
+	// target over the scenario (warm-up and rounds): connections,
+	// handshakes (resumed among them) and handshakes per 1,000 requests.
+	TLSConns        int64       `json:"tls_conns,omitempty"`
+	TLSHandshakes   int64       `json:"tls_handshakes,omitempty"`
+	TLSResumed      int64       `json:"tls_resumed,omitempty"`
+	HandshakesPer1k float64     `json:"tls_handshakes_per_1k_requests,omitempty"`
+	Runs            []runResult `json:"runs"`
+	measuredProc    bool
 }
 
 func aggregate(t *target, runs []runResult, baseline int64, proc, wrk bool) targetResult {
