@@ -79,7 +79,10 @@ func newUpstream(name, rawURL string, c *config.Config, prev *upstream, dial fun
 	hc := up.client
 	hc.Transport = newTransport(hc, hc.AcquireConn, hc.ReleaseConn, hc.CloseConn, c.Upstream.Timeout)
 	if up.client.IsTLS {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
+		// ClientSessionCache: a replaced pooled connection resumes its TLS
+		// session instead of a full handshake (Go's client keeps none
+		// without a cache).
+		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname(), ClientSessionCache: tls.NewLRUClientSessionCache(0)}
 		if c.Upstream.ServerName != "" {
 			tc.ServerName = c.Upstream.ServerName
 		}
