@@ -2,11 +2,16 @@ package telemetry
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/callfix/callfix/rewrite"
 )
 
 // recWriter records every Write call.
@@ -175,4 +180,48 @@ func TestNew_AuditBatchingFromOptions(t *testing.T) {
 	f(100*time.Millisecond, 64<<10, true)
 	f(0, 64<<10, false)
 	f(100*time.Millisecond, 0, false)
+}
+
+// One audit record written to a pipe that another goroutine drains (as
+// standard error into a log collector), one write per record against the
+// batch of audit.buffer_bytes: the cost of the write(2) per intercepted
+// request that batching removes.
+func BenchmarkAuditRecord_ToPipe(b *testing.B) {
+	r := Record{RequestID: "f68d1c19-1", Route: "POST /api/v2/conversations/calls", Mode: rewrite.ModeEnforce, Outcome: rewrite.OutcomeRewritten,
+		Country: "US", Status: 200, Upstream: 200, Duration: 1234567 * time.Nanosecond,
+		Changes: []rewrite.Change{{Path: "phoneNumber", Kind: rewrite.KindPhone, From: "(317) 555-0100", To: "tel:+13175550100", Country: "US"},
+			{Path: "callerId", Kind: rewrite.KindPhone, From: "(317) 555-0101", To: "+13175550101", Country: "US"}}}
+	for _, bc := range []struct {
+		name     string
+		interval time.Duration
+		size     int
+	}{{"unbatched", 0, 0}, {"batched-64KiB", 100 * time.Millisecond, 64 << 10}} {
+		b.Run(bc.name, func(b *testing.B) {
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				b.Fatal(err)
+			}
+			drained := make(chan struct{})
+			go func() {
+				io.Copy(io.Discard, pr)
+				close(drained)
+			}()
+			tel, err := New(context.Background(), Options{Getenv: func(string) string { return "" }, AuditWriter: pw,
+				AuditFlushInterval: bc.interval, AuditBufferBytes: bc.size})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					tel.Intercepted(context.Background(), &r)
+				}
+			})
+			b.StopTimer()
+			tel.CloseAudit()
+			pw.Close()
+			<-drained
+			pr.Close()
+		})
+	}
 }
