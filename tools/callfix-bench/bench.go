@@ -396,6 +396,7 @@ func runScenario(ctx context.Context, o *options, gen generator, up *upstream, s
 				rr.PeakRSS, rr.StartRSS = s.PeakRSS, s.StartRSS
 				if r.Requests > 0 {
 					rr.CPUUsPerReq = s.CPUSec * 1e6 / float64(r.Requests)
+					rr.SysUsPerReq = s.SysSec * 1e6 / float64(r.Requests)
 				}
 				if s.Wall > 0 {
 					rr.CPUCores = s.CPUSec / s.Wall.Seconds()
@@ -533,6 +534,7 @@ type runResult struct {
 	PeakRSS            int64          `json:"peak_rss_bytes,omitempty"`
 	StartRSS           int64          `json:"start_rss_bytes,omitempty"`
 	CPUUsPerReq        float64        `json:"cpu_us_per_req,omitempty"`
+	SysUsPerReq        float64        `json:"sys_cpu_us_per_req,omitempty"` // the kernel's share of CPUUsPerReq
 	CPUCores           float64        `json:"cpu_cores,omitempty"`
 	HarnessCPUUsPerReq float64        `json:"harness_cpu_us_per_req"`
 	Upstream           upstreamCounts `json:"upstream"`
@@ -551,6 +553,7 @@ type targetResult struct {
 	BaselineRSS int64         `json:"baseline_rss_bytes,omitempty"`
 	RSSRise     int64         `json:"rss_rise_bytes,omitempty"`
 	CPUUsPerReq float64       `json:"cpu_us_per_req,omitempty"`
+	SysUsPerReq float64       `json:"sys_cpu_us_per_req,omitempty"`
 	CPUCores    float64       `json:"cpu_cores,omitempty"`
 	UpstreamCPU float64       `json:"upstream_cpu_us_per_req,omitempty"` // direct with wrk: the harness process is the upstream
 	// TLS scenarios: what the upstream's TLS listener saw from this
@@ -566,7 +569,7 @@ type targetResult struct {
 
 func aggregate(t *target, runs []runResult, baseline int64, proc, wrk bool) targetResult {
 	tr := targetResult{Target: t.Name, Runs: runs, measuredProc: proc}
-	var rps, p50, p99, cpu, cores, hcpu []float64
+	var rps, p50, p99, cpu, sys, cores, hcpu []float64
 	for _, r := range runs {
 		rps = append(rps, r.RPS)
 		p50 = append(p50, float64(r.P50))
@@ -575,6 +578,7 @@ func aggregate(t *target, runs []runResult, baseline int64, proc, wrk bool) targ
 		tr.Requests += r.Requests
 		if proc {
 			cpu = append(cpu, r.CPUUsPerReq)
+			sys = append(sys, r.SysUsPerReq)
 			cores = append(cores, r.CPUCores)
 			tr.PeakRSS = max(tr.PeakRSS, r.PeakRSS)
 		}
@@ -585,6 +589,7 @@ func aggregate(t *target, runs []runResult, baseline int64, proc, wrk bool) targ
 	tr.P99 = time.Duration(median(p99))
 	if proc {
 		tr.CPUUsPerReq = median(cpu)
+		tr.SysUsPerReq = median(sys)
 		tr.CPUCores = median(cores)
 		tr.BaselineRSS = baseline
 		tr.RSSRise = max(tr.PeakRSS-baseline, 0)

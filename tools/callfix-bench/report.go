@@ -169,7 +169,7 @@ func (s *scenarioResult) computeRatios() {
 // tableRows is the table shared by the terminal and the markdown: one row
 // per scenario and target, with callfix's ratios to that target.
 func (r *report) tableRows() (header []string, rows [][]string) {
-	header = []string{"scenario", "target", "req/s", "p50", "p99", "errors", "peak RSS", "RSS rise", "CPU/req",
+	header = []string{"scenario", "target", "req/s", "p50", "p99", "errors", "peak RSS", "RSS rise", "CPU/req", "sys",
 		"callfix/this req/s", "callfix/this CPU/req", "TLS handshakes/1k req"}
 	withTLS := false
 	for _, s := range r.Scenarios {
@@ -177,24 +177,25 @@ func (r *report) tableRows() (header []string, rows [][]string) {
 	}
 	for _, s := range r.Scenarios {
 		for _, t := range s.Results {
-			row := []string{s.Name, t.Target, fmt.Sprintf("%.0f", t.RPS), fmtDur(t.P50), fmtDur(t.P99), fmt.Sprint(t.Errors), "—", "—", "—", "", "", ""}
+			row := []string{s.Name, t.Target, fmt.Sprintf("%.0f", t.RPS), fmtDur(t.P50), fmtDur(t.P99), fmt.Sprint(t.Errors), "—", "—", "—", "—", "", "", ""}
 			if t.measuredProc || t.PeakRSS > 0 {
 				row[6] = fmtBytes(t.PeakRSS)
 				row[7] = "+" + fmtBytes(t.RSSRise)
 				row[8] = fmtCPU(t.CPUUsPerReq)
+				row[9] = fmtCPU(t.SysUsPerReq)
 			} else if t.UpstreamCPU > 0 {
 				row[8] = "(" + fmtCPU(t.UpstreamCPU) + ")"
 			}
 			if v, ok := s.Ratios["callfix/"+t.Target+" rps"]; ok {
-				row[9] = fmt.Sprintf("%.2f×", v)
-			}
-			if v, ok := s.Ratios["callfix/"+t.Target+" cpu_per_req"]; ok {
 				row[10] = fmt.Sprintf("%.2f×", v)
 			}
+			if v, ok := s.Ratios["callfix/"+t.Target+" cpu_per_req"]; ok {
+				row[11] = fmt.Sprintf("%.2f×", v)
+			}
 			if s.TLS {
-				row[11] = fmt.Sprintf("%.2f (%d on %d conns)", t.HandshakesPer1k, t.TLSHandshakes, t.TLSConns)
+				row[12] = fmt.Sprintf("%.2f (%d on %d conns)", t.HandshakesPer1k, t.TLSHandshakes, t.TLSConns)
 				if t.TLSResumed > 0 {
-					row[11] = fmt.Sprintf("%.2f (%d on %d conns, %d resumed)", t.HandshakesPer1k, t.TLSHandshakes, t.TLSConns, t.TLSResumed)
+					row[12] = fmt.Sprintf("%.2f (%d on %d conns, %d resumed)", t.HandshakesPer1k, t.TLSHandshakes, t.TLSConns, t.TLSResumed)
 				}
 			}
 			rows = append(rows, row)
@@ -264,7 +265,7 @@ func (r *report) markdown() []byte {
 	}
 	b.WriteString("\nreq/s, p50, p99 and CPU/req: median of the rounds; errors: sum (answers not 2xx/3xx and socket errors); ")
 	b.WriteString("peak RSS: the largest over the rounds (callfix: VmHWM, reset before each run; nginx: master and workers' VmRSS summed, sampled every 100 ms); ")
-	b.WriteString("RSS rise: peak over the RSS before the scenario; CPU/req: the proxy's user+system CPU time per request (nginx: all its processes; ")
+	b.WriteString("RSS rise: peak over the RSS before the scenario; CPU/req: the proxy's user+system CPU time per request (nginx: all its processes; sys: the kernel's part of it; ")
 	b.WriteString("in parentheses on direct: the harness process, that is the upstream, when wrk generates the load); ")
 	b.WriteString("callfix/this: callfix's req/s over this target's (above 1: callfix is faster), callfix's CPU per request over this target's (below 1: callfix is cheaper); ")
 	b.WriteString("TLS handshakes: completed at the upstream's TLS listener over the scenario (warm-up included), per 1,000 requests, with the connections they were on.\n")
