@@ -266,3 +266,24 @@ func runCheck(t *testing.T, bin string, args ...string) {
 		t.Fatalf("%s %s: %v\n%s", bin, strings.Join(args, " "), err, out)
 	}
 }
+
+// A peer's log lines of level error count as problems, except a client
+// that went away mid-response (the end of a run) in Caddy's words.
+func TestProblemsSince(t *testing.T) {
+	p := &peerProc{out: &capBuffer{max: 64 << 10}}
+	m := p.mark()
+	p.out.Write([]byte(`{"level":"info","msg":"serving"}` + "\n" +
+		`{"level":"error","logger":"http.handlers.reverse_proxy","msg":"aborting with incomplete response","error":"write tcp 127.0.0.1:1->127.0.0.1:2: write: broken pipe"}` + "\n" +
+		`{"level":"error","logger":"http.handlers.reverse_proxy","msg":"aborting with incomplete response","error":"write: connection reset by peer"}` + "\n"))
+	if lines, n := p.problemsSince(m); n != 0 {
+		t.Errorf("a client gone mid-response counted as %d problems: %v", n, lines)
+	}
+	p.out.Write([]byte(`{"level":"error","logger":"http.log.error","msg":"dial tcp 127.0.0.1:2: connect: connection refused"}` + "\n" +
+		"[ALERT]    (1) : config : parsing error\n"))
+	if _, n := p.problemsSince(m); n != 2 {
+		t.Errorf("%d problems, want 2 (a refused dial, an HAProxy alert)", n)
+	}
+	if _, n := p.problemsSince(p.mark()); n != 0 {
+		t.Errorf("%d problems after the mark, want 0", n)
+	}
+}
