@@ -327,10 +327,11 @@ var problemLevels = []string{"[error]", "[crit]", "[alert]", "[emerg]", "[ALERT]
 // clientGone marks lines about a client that closed its connection in the
 // middle of a response: the load generator stopping at the end of a run
 // with 10 MiB downloads in flight. nginx logs that at info level; Caddy as
-// an error ("aborting with incomplete response"), which is not one.
+// an error ("aborting with incomplete response": the write failed, or the
+// request's context was cancelled when the client left), which is not one.
 func clientGone(line string) bool {
 	return strings.Contains(line, "aborting with incomplete response") &&
-		(strings.Contains(line, "broken pipe") || strings.Contains(line, "connection reset by peer"))
+		(strings.Contains(line, "broken pipe") || strings.Contains(line, "connection reset by peer") || strings.Contains(line, `"error":"context canceled"`))
 }
 
 // problemsSince returns the problem lines the peer logged after m (at

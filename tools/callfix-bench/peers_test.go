@@ -274,14 +274,16 @@ func TestProblemsSince(t *testing.T) {
 	m := p.mark()
 	p.out.Write([]byte(`{"level":"info","msg":"serving"}` + "\n" +
 		`{"level":"error","logger":"http.handlers.reverse_proxy","msg":"aborting with incomplete response","error":"write tcp 127.0.0.1:1->127.0.0.1:2: write: broken pipe"}` + "\n" +
-		`{"level":"error","logger":"http.handlers.reverse_proxy","msg":"aborting with incomplete response","error":"write: connection reset by peer"}` + "\n"))
+		`{"level":"error","logger":"http.handlers.reverse_proxy","msg":"aborting with incomplete response","error":"write: connection reset by peer"}` + "\n" +
+		`{"level":"error","logger":"http.handlers.reverse_proxy","msg":"aborting with incomplete response","error":"context canceled"}` + "\n"))
 	if lines, n := p.problemsSince(m); n != 0 {
 		t.Errorf("a client gone mid-response counted as %d problems: %v", n, lines)
 	}
 	p.out.Write([]byte(`{"level":"error","logger":"http.log.error","msg":"dial tcp 127.0.0.1:2: connect: connection refused"}` + "\n" +
-		"[ALERT]    (1) : config : parsing error\n"))
-	if _, n := p.problemsSince(m); n != 2 {
-		t.Errorf("%d problems, want 2 (a refused dial, an HAProxy alert)", n)
+		"[ALERT]    (1) : config : parsing error\n" +
+		`{"level":"error","logger":"http.handlers.reverse_proxy","msg":"aborting with incomplete response","error":"reading: unexpected EOF"}` + "\n"))
+	if _, n := p.problemsSince(m); n != 3 {
+		t.Errorf("%d problems, want 3 (a refused dial, an HAProxy alert, an upstream body cut short)", n)
 	}
 	if _, n := p.problemsSince(p.mark()); n != 0 {
 		t.Errorf("%d problems after the mark, want 0", n)
