@@ -327,7 +327,7 @@ func parseVariant(v string) (variant, error) {
 		}
 	}
 	if len(vr.Sets)+len(vr.Env) == 0 {
-		return variant{}, fmt.Errorf("-variant %q: no setting after %s:", v, name)
+		return variant{}, fmt.Errorf("-variant %q: no setting after the name %s", v, name)
 	}
 	return vr, nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -403,30 +402,6 @@ func freePort() (string, error) {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr, nil
-}
-
-// waitListening polls addr until it accepts a connection, the process
-// exits, ctx ends or d passes.
-func waitListening(ctx context.Context, addr string, c *child, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for {
-		conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			conn.Close()
-			return nil
-		}
-		if c.exited() {
-			return fmt.Errorf("the process exited (%v)", c.err)
-		}
-		if time.Now().After(deadline) {
-			return errors.New("nothing listening on " + addr + " after " + d.String())
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(2 * time.Millisecond):
-		}
-	}
 }
 
 // readyClient asks a proxy whether it forwards yet: no keep-alive, so
