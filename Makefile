@@ -33,7 +33,7 @@ vet:
 		if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-test-unit: e2e-deps
+test-unit: e2e-deps bench-deps
 	$(GO) test -race -count=1 $(PKGS)
 
 E2E_DEPS := e2e/node_modules/.package-lock.json
@@ -68,20 +68,28 @@ test-fuzz:
 fuzz:
 	@$(MAKE) test-fuzz TESTFUZZTIME=$(FUZZTIME)
 
-## bench: Go benchmarks of the hot paths, then callfix side by side with nginx and the
-## bare upstream on loopback (cmd/callfix-bench; uses nginx and wrk when installed, see
-## bench-deps). Harness flags in BENCHFLAGS, e.g. make bench BENCHFLAGS=-quick.
-BENCHFLAGS ?= -out-json bench-results.json -out-md bench-results.md
-bench:
+## bench: Go benchmarks of the hot paths, then callfix side by side with nginx, nginx+Lua,
+## HAProxy, Caddy and the bare upstream on loopback, plain and with a TLS upstream
+## (tools/callfix-bench; every peer from bench-deps, required). Harness flags in BENCHFLAGS,
+## e.g. make bench BENCHFLAGS='-quick -require-peers'.
+BENCHFLAGS ?= -require-peers -out-json bench-results.json -out-md bench-results.md
+bench: bench-deps
 	$(GO) test -run '^$$' -bench . -benchmem ./rewrite ./proxy
-	$(GO) run ./cmd/callfix-bench $(BENCHFLAGS)
+	$(GO) run ./tools/callfix-bench $(BENCHFLAGS)
 
-## bench-deps: nginx and wrk for `make bench` (Debian/Ubuntu, as root), only when missing.
+## bench-deps: the peers and the load generator of `make bench`, from Debian's packages (as
+## root): nginx, nginx's Lua module and lua-cjson (the nginx+Lua target), HAProxy, Caddy and wrk.
+## Only what is missing is installed (apt-get update first); a second run does nothing.
+BENCH_PKGS := nginx libnginx-mod-http-lua lua-cjson haproxy caddy wrk
 bench-deps:
-	@if command -v wrk >/dev/null 2>&1 && { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; }; then \
-		echo "nginx and wrk are already installed"; \
+	@missing=""; for p in $(BENCH_PKGS); do \
+		dpkg-query -W -f '$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then \
+		echo "bench-deps: $(BENCH_PKGS) already installed"; \
 	else \
-		apt-get update && apt-get install -y nginx wrk; \
+		echo "bench-deps: installing$$missing"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	fi
 
 ## chaos: the fault campaign (tools/callfix-chaos, not part of test): bin/callfix on loopback

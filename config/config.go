@@ -220,6 +220,16 @@ type AuditConfig struct {
 	Enabled bool `koanf:"enabled"`
 	// File is where records go. Default "" (standard error).
 	File string `koanf:"file"`
+	// FlushInterval is the longest a record waits in memory before it is
+	// written: records are written in batches, not one write per
+	// intercepted request. 0 writes every record at once. At most 10s.
+	// Records still buffered are written on shutdown (SIGTERM, SIGINT);
+	// a crash or SIGKILL loses at most this much. Default 100ms.
+	FlushInterval time.Duration `koanf:"flush_interval"`
+	// BufferBytes bounds the batch: a record that would not fit is
+	// written after the buffered ones, at once. 0 writes every record at
+	// once. At most 16MiB. Default 64KiB.
+	BufferBytes ByteSize `koanf:"buffer_bytes"`
 }
 
 // RuleConfig is a rewrite rule as written in the file.
@@ -268,7 +278,7 @@ func Defaults() Config {
 		CountryLookup: CountryLookupConfig{Timeout: 2 * time.Second, MaxEntries: 10000, MaxAge: time.Hour},
 		Limits:        LimitsConfig{MaxBodyBytes: 1 << 20, MaxContentCodings: 2, MaxDetails: 20},
 		Tracing:       TracingConfig{SampleRatio: 1},
-		Audit:         AuditConfig{Enabled: true},
+		Audit:         AuditConfig{Enabled: true, FlushInterval: 100 * time.Millisecond, BufferBytes: 64 << 10},
 	}
 }
 

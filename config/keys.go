@@ -47,7 +47,7 @@ var notReloadable = map[string]bool{
 	"server.max_conns": true, "server.max_header_bytes": true, "server.read_timeout": true,
 	"server.write_timeout": true, "server.idle_timeout": true,
 	"tracing.endpoint": true, "tracing.protocol": true, "tracing.headers": true, "tracing.sample_ratio": true,
-	"audit.enabled": true, "audit.file": true,
+	"audit.enabled": true, "audit.file": true, "audit.flush_interval": true, "audit.buffer_bytes": true,
 }
 
 var (

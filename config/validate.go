@@ -12,6 +12,14 @@ import (
 	"github.com/callfix/callfix/rewrite"
 )
 
+// The bounds of audit.flush_interval and audit.buffer_bytes: records never
+// wait longer than 10 s in memory, and a batch never holds more than
+// 16 MiB.
+const (
+	MaxAuditFlushInterval = 10 * time.Second
+	MaxAuditBufferBytes   = ByteSize(16 << 20)
+)
+
 // MaskModes are the values of the mask key.
 var MaskModes = []string{"partial", "hash", "full", "none"}
 
@@ -111,6 +119,13 @@ func Validate(c *Config) error {
 	positive("server.max_method_bytes", int64(c.Server.MaxMethodBytes), "set the longest method accepted, such as 20")
 	positive("limits.max_content_codings", int64(c.Limits.MaxContentCodings), "set the most codings undone, such as 2")
 	positive("limits.max_details", int64(c.Limits.MaxDetails), "set the most values listed, such as 20")
+
+	if c.Audit.FlushInterval < 0 || c.Audit.FlushInterval > MaxAuditFlushInterval {
+		add("audit.flush_interval", "%s is not between 0 and %s: use a short interval such as 100ms, or 0 to write every record at once", c.Audit.FlushInterval, MaxAuditFlushInterval)
+	}
+	if c.Audit.BufferBytes < 0 || c.Audit.BufferBytes > MaxAuditBufferBytes {
+		add("audit.buffer_bytes", "%d bytes is not between 0 and %s: use a size such as 64KiB, or 0 to write every record at once", int64(c.Audit.BufferBytes), MaxAuditBufferBytes)
+	}
 
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		add("tls", "cert_file and key_file go together: set both to serve TLS, or neither")

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -144,5 +145,47 @@ func TestTLS_Listener_ServesHTTPS(t *testing.T) {
 			t.Errorf("plain HTTP to the TLS listener got 200")
 		}
 		resp.Body.Close()
+	}
+}
+
+// A pooled upstream connection that the upstream closes is replaced by one
+// that resumes the TLS session (the client keeps a session cache): a full
+// handshake only for the first.
+func TestTLS_Upstream_ResumesSessions(t *testing.T) {
+	var mu sync.Mutex
+	var handshakes, resumed int
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Every answer closes the connection: each request needs a new one.
+		w.Header().Set("Connection", "close")
+		io.WriteString(w, `{"ok":true}`)
+	}))
+	up.TLS = &tls.Config{VerifyConnection: func(cs tls.ConnectionState) error {
+		mu.Lock()
+		defer mu.Unlock()
+		handshakes++
+		if cs.DidResume {
+			resumed++
+		}
+		return nil
+	}}
+	up.StartTLS()
+	t.Cleanup(up.Close)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: up.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := serveProxy(t, map[string]string{"upstream.api": up.URL, "upstream.login": up.URL, "upstream.ca_file": caFile}, "", "")
+	client := &http.Client{Timeout: 10 * time.Second}
+	for i := range 4 {
+		if status, body := get(t, client, "http://"+addr+"/api/v2/users/me"); status != 200 {
+			t.Fatalf("request %d: status %d: %s", i, status, body)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// TLS 1.3 sends the ticket after the handshake: the second connection
+	// may still be a full one if the first closed before it arrived.
+	if handshakes != 4 || resumed < 2 {
+		t.Errorf("4 requests on 4 connections: %d handshakes, %d resumed; want 4 and at least 2 resumed", handshakes, resumed)
 	}
 }

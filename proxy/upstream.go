@@ -55,7 +55,10 @@ func newUpstream(name, rawURL string, c *config.Config, prev *upstream, dial fun
 	up := &upstream{name: name, scheme: u.Scheme, host: []byte(u.Host), key: key}
 	var tc *tls.Config
 	if u.Scheme == "https" {
-		tc = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
+		// ClientSessionCache: a replaced pooled connection resumes its TLS
+		// session instead of a full handshake (Go's client keeps none
+		// without a cache).
+		tc = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname(), ClientSessionCache: tls.NewLRUClientSessionCache(0)}
 		if c.Upstream.ServerName != "" {
 			tc.ServerName = c.Upstream.ServerName
 		}

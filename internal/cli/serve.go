@@ -202,10 +202,19 @@ func newTelemetry(c *config.Config, env Env, log *slog.Logger) (*telemetry.Telem
 		Getenv:      getenv,
 		Logger:      log,
 		AuditWriter: audit,
+		// Batched audit records: written on shutdown (tel.Shutdown) and,
+		// on every other way out of serve, by closeAudit below.
+		AuditFlushInterval: c.Audit.FlushInterval,
+		AuditBufferBytes:   int(c.Audit.BufferBytes),
 	})
 	if err != nil {
 		closeAudit()
 		return nil, nil, fmt.Errorf("tracing: %v", err)
+	}
+	closeFile := closeAudit
+	closeAudit = func() {
+		tel.CloseAudit()
+		closeFile()
 	}
 	if tel.Tracing() {
 		log.Info("tracing on", "passthrough", c.Tracing.Passthrough)

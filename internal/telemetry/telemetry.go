@@ -62,6 +62,13 @@ type Options struct {
 	// AuditWriter receives one JSON record per intercepted request
 	// (docs/AUDIT.md); nil disables the audit log.
 	AuditWriter io.Writer
+	// AuditFlushInterval and AuditBufferBytes batch the audit records
+	// (auditbatch.go): written together at most this long after the first
+	// was buffered, or when the next would overflow the buffer. Either 0:
+	// each record is written at once. callfix serve passes
+	// audit.flush_interval and audit.buffer_bytes.
+	AuditFlushInterval time.Duration
+	AuditBufferBytes   int
 	// SpanProcessor, if not nil, receives spans in addition to (or, without
 	// an endpoint, instead of) the OTLP exporter. Tests use it.
 	SpanProcessor sdktrace.SpanProcessor
@@ -76,6 +83,7 @@ type Telemetry struct {
 	registry   *prometheus.Registry
 	propagator propagation.TextMapPropagator
 	auditW     *auditWriter
+	auditBatch *auditBatch // nil when records are written one by one
 	log        *slog.Logger
 
 	requests, rewrites, rejects, problems, reloads metric.Int64Counter
@@ -114,7 +122,12 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 		t.log = slog.New(slog.DiscardHandler)
 	}
 	if opts.AuditWriter != nil {
-		t.auditW = &auditWriter{w: opts.AuditWriter}
+		w := opts.AuditWriter
+		if opts.AuditFlushInterval > 0 && opts.AuditBufferBytes > 0 {
+			t.auditBatch = newAuditBatch(w, opts.AuditFlushInterval, opts.AuditBufferBytes)
+			w = t.auditBatch
+		}
+		t.auditW = &auditWriter{w: w}
 	}
 	if err := t.initMetrics(); err != nil {
 		return nil, err
@@ -351,8 +364,19 @@ func (t *Telemetry) Passthrough(login bool, status int, upstreamDur time.Duratio
 	}
 }
 
-// Shutdown flushes spans and stops the providers, within ctx.
+// CloseAudit writes the audit records still buffered; records after it
+// are written at once. Safe to call more than once, and without an audit
+// log.
+func (t *Telemetry) CloseAudit() {
+	if t.auditBatch != nil {
+		t.auditBatch.Close()
+	}
+}
+
+// Shutdown writes the audit records still buffered, flushes spans and
+// stops the providers, within ctx.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
+	t.CloseAudit()
 	var errs []error
 	if t.tp != nil {
 		errs = append(errs, t.tp.Shutdown(ctx))

@@ -14,14 +14,16 @@ import (
 	"time"
 )
 
-const usage = `Usage: go run ./cmd/callfix-bench [flags]
+const usage = `Usage: go run ./tools/callfix-bench [flags]
 
-Measures callfix side by side with nginx and with no proxy at all, on
-loopback: a Genesys-like upstream in this process, the real callfix binary
-(--mode enforce) and nginx in front of it, the same load from wrk (or a
-built-in Go generator) against each. Prints a table, writes JSON and
-markdown. Every process it starts is stopped when it ends, on an error or
-on Ctrl-C (a second Ctrl-C kills them at once).
+Measures callfix side by side with the proxies a user would pick instead
+(nginx, nginx with Lua and cjson rewriting call bodies, HAProxy, Caddy) and
+with no proxy at all, on loopback: a Genesys-like upstream in this process,
+plain and over TLS, the real callfix binary (--mode enforce) and each peer
+in front of it, the same load from wrk (or a built-in Go generator) against
+each. Prints a table, writes JSON and markdown. Every process it starts is
+stopped when it ends, on an error or on Ctrl-C (a second Ctrl-C kills them
+at once).
 
 Flags:
 `
@@ -42,8 +44,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		fs.PrintDefaults()
 	}
 	o := &options{}
-	var scen, nginx, wrk, generator, assets string
-	var sets stringList
+	var scen, nginx, nginxLua, haproxy, caddy, wrk, generator, assets string
+	var sets, variants stringList
+	var requirePeers bool
 	fs.DurationVar(&o.Duration, "duration", 5*time.Second, "length of each measured run (wrk: whole seconds)")
 	fs.DurationVar(&o.Warmup, "warmup", time.Second, "length of the warm-up run of each target before each scenario (checks what the upstream receives)")
 	fs.IntVar(&o.Rounds, "rounds", 3, "rounds per scenario; the target order rotates each round and the table shows medians")
@@ -55,12 +58,17 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&scen, "scenarios", "all", "comma-separated scenarios: "+scenarioNames())
 	fs.StringVar(&o.Callfix, "callfix", "", "callfix binary (default: go build -o TMPDIR ./cmd/callfix)")
 	fs.StringVar(&nginx, "nginx", "auto", "nginx binary, \"auto\" (on PATH or in /usr/sbin, if there) or \"off\"")
+	fs.StringVar(&nginxLua, "nginx-lua", "auto", "nginx-lua target (the -nginx binary with Debian's Lua module and lua-cjson): \"auto\" (when found) or \"off\"")
+	fs.StringVar(&haproxy, "haproxy", "auto", "haproxy binary, \"auto\" (on PATH or in /usr/sbin, if there) or \"off\"")
+	fs.StringVar(&caddy, "caddy", "auto", "caddy binary, \"auto\" (on PATH, if there) or \"off\"")
+	fs.BoolVar(&requirePeers, "require-peers", false, "fail unless nginx, nginx-lua, haproxy, caddy and wrk are all found (make bench; make bench-deps installs them)")
+	fs.Var(&variants, "variant", "another callfix target `NAME:SETTING[;SETTING…]` (repeatable), SETTING a callfix KEY=VALUE or env:NAME=VALUE; e.g. -variant 'noaudit:audit.enabled=false' -variant 'gogc200:env:GOGC=200'")
 	fs.StringVar(&wrk, "wrk", "auto", "wrk binary, \"auto\" (on PATH if there) or \"off\"")
 	fs.StringVar(&generator, "generator", "auto", "load generator: auto (wrk if found, except with -quick), wrk or go")
 	fs.Var(&sets, "set", "extra callfix `KEY=VALUE` (repeatable), e.g. -set audit.enabled=false")
 	fs.BoolVar(&o.Quick, "quick", false, "a short smoke run: 1 round of 150ms, 50ms warm-up, 8 connections (2 for get-10m), the Go generator")
-	fs.BoolVar(&o.KeepTmp, "keep", false, "keep the temporary directory (callfix binary, nginx config, error log) and print its path")
-	fs.StringVar(&assets, "assets", "", "directory of nginx.conf.tmpl and the wrk scripts (default: deploy/bench of the module)")
+	fs.BoolVar(&o.KeepTmp, "keep", false, "keep the temporary directories (callfix binary, the peers' configs and logs) and print their paths")
+	fs.StringVar(&assets, "assets", "", "directory of the peers' config templates, rewrite.lua and the wrk scripts (default: tools/callfix-bench/assets of the module)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -112,8 +120,62 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 			return nil, fmt.Errorf("-set %q: KEY=VALUE", s)
 		}
 	}
+	for _, v := range variants {
+		vr, err := parseVariant(v)
+		if err != nil {
+			return nil, err
+		}
+		for _, have := range o.Variants {
+			if have.Name == vr.Name {
+				return nil, fmt.Errorf("-variant %q: the name %s is given twice", v, vr.Name)
+			}
+		}
+		o.Variants = append(o.Variants, vr)
+	}
 	if o.Nginx, err = lookPath(nginx, "nginx"); err != nil {
 		return nil, err
+	}
+	if o.HAProxy, err = lookPath(haproxy, "haproxy"); err != nil {
+		return nil, err
+	}
+	if o.Caddy, err = lookPath(caddy, "caddy"); err != nil {
+		return nil, err
+	}
+	var luaErr error
+	switch nginxLua {
+	case "off":
+	case "auto":
+		if o.Nginx != "" {
+			o.Lua, luaErr = findLua()
+			o.NginxLua = luaErr == nil
+		}
+	default:
+		return nil, fmt.Errorf("-nginx-lua %q: auto or off", nginxLua)
+	}
+	if requirePeers {
+		var missing []string
+		if o.Nginx == "" {
+			missing = append(missing, "nginx")
+		}
+		if !o.NginxLua {
+			why := "nginx-lua"
+			if luaErr != nil {
+				why += " (" + luaErr.Error() + ")"
+			}
+			missing = append(missing, why)
+		}
+		if o.HAProxy == "" {
+			missing = append(missing, "haproxy")
+		}
+		if o.Caddy == "" {
+			missing = append(missing, "caddy")
+		}
+		if p, _ := lookPath(wrk, "wrk"); p == "" && generator != "go" {
+			missing = append(missing, "wrk")
+		}
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("-require-peers: not found: %s (make bench-deps installs them; or leave out -require-peers)", strings.Join(missing, ", "))
+		}
 	}
 	switch generator {
 	case "go":
@@ -148,12 +210,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		if rootErr != nil {
 			return nil, fmt.Errorf("%v: give -assets", rootErr)
 		}
-		o.Assets = filepath.Join(root, "deploy", "bench")
+		o.Assets = filepath.Join(root, "tools", "callfix-bench", "assets")
 	}
 	if o.Assets, err = filepath.Abs(o.Assets); err != nil {
 		return nil, err
 	}
-	prog := "go run ./cmd/callfix-bench"
+	prog := "go run ./tools/callfix-bench"
 	if !strings.Contains(os.Args[0], "go-build") { // a built binary, not go run's
 		prog = filepath.Base(os.Args[0])
 	}
@@ -238,6 +300,36 @@ func execute(ctx context.Context, o *options, ps *procSet, stdout, stderr io.Wri
 		}
 	}
 	return rep, err
+}
+
+// parseVariant reads NAME:SETTING[;SETTING…].
+func parseVariant(v string) (variant, error) {
+	name, rest, ok := strings.Cut(v, ":")
+	if !ok || name == "" || strings.Trim(name, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+		return variant{}, fmt.Errorf("-variant %q: NAME:SETTING[;SETTING…] with a NAME of lower-case letters, digits and -", v)
+	}
+	vr := variant{Name: name}
+	for _, s := range strings.Split(rest, ";") {
+		s = strings.TrimSpace(s)
+		switch {
+		case s == "":
+			continue
+		case strings.HasPrefix(s, "env:"):
+			kv := strings.TrimPrefix(s, "env:")
+			if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+				return variant{}, fmt.Errorf("-variant %q: %q: env:NAME=VALUE", v, s)
+			}
+			vr.Env = append(vr.Env, kv)
+		case strings.Contains(s, "="):
+			vr.Sets = append(vr.Sets, s)
+		default:
+			return variant{}, fmt.Errorf("-variant %q: %q: KEY=VALUE or env:NAME=VALUE", v, s)
+		}
+	}
+	if len(vr.Sets)+len(vr.Env) == 0 {
+		return variant{}, fmt.Errorf("-variant %q: no setting after the name %s", v, name)
+	}
+	return vr, nil
 }
 
 // shellQuote quotes an argument for the command line shown in reports.

@@ -26,11 +26,21 @@ type upstream struct {
 	calls    atomic.Int64 // POST /api/v2/conversations/calls bodies
 	telPlus1 atomic.Int64 // … of them containing tel:+1 (phoneNumber rewritten or canonical)
 	callerE1 atomic.Int64 // … of them with "callerId":"+1 (callerId rewritten or canonical)
+	exact    atomic.Int64 // … of them byte for byte the canonical body (callBody(k, true))
 	puts     atomic.Int64 // PUT /api/v2/blob bodies received whole
 	putBad   atomic.Int64 // … received short or long
 	bigs     atomic.Int64 // GET /api/v2/big answered
 	notFound atomic.Int64 // anything else
 	seq      atomic.Uint64
+
+	// The TLS listener (startTLS), nil without one: connections accepted
+	// and handshakes completed, full and resumed.
+	tls *tlsCounters
+
+	// probe is the last call body that arrived with the X-Bench-Probe
+	// header (the fidelity check of fidelity.go).
+	probeMu sync.Mutex
+	probe   []byte
 
 	done chan struct{}
 }
@@ -45,11 +55,25 @@ type upstreamCounts struct {
 	PutBad     int64 `json:"puts_bad"`
 	Bigs       int64 `json:"big_sent"`
 	NotFound   int64 `json:"not_found"`
+	// Exact counts the call bodies that arrived as the canonical body
+	// byte for byte: same key order, same escaping, same numbers.
+	Exact int64 `json:"calls_exact"`
+	// TLS: connections accepted on the TLS listener and handshakes
+	// completed there (resumed ones among them).
+	TLSConns      int64 `json:"tls_conns,omitempty"`
+	TLSHandshakes int64 `json:"tls_handshakes,omitempty"`
+	TLSResumed    int64 `json:"tls_resumed,omitempty"`
+}
+
+func (c upstreamCounts) add(o upstreamCounts) upstreamCounts {
+	neg := upstreamCounts{}.sub(o)
+	return c.sub(neg)
 }
 
 func (c upstreamCounts) sub(o upstreamCounts) upstreamCounts {
 	return upstreamCounts{c.Requests - o.Requests, c.Calls - o.Calls, c.TelPlus1 - o.TelPlus1, c.CallerE164 - o.CallerE164,
-		c.Puts - o.Puts, c.PutBad - o.PutBad, c.Bigs - o.Bigs, c.NotFound - o.NotFound}
+		c.Puts - o.Puts, c.PutBad - o.PutBad, c.Bigs - o.Bigs, c.NotFound - o.NotFound, c.Exact - o.Exact,
+		c.TLSConns - o.TLSConns, c.TLSHandshakes - o.TLSHandshakes, c.TLSResumed - o.TLSResumed}
 }
 
 var (
@@ -114,8 +138,12 @@ func (u *upstream) Close() {
 }
 
 func (u *upstream) counts() upstreamCounts {
-	return upstreamCounts{u.requests.Load(), u.calls.Load(), u.telPlus1.Load(), u.callerE1.Load(),
-		u.puts.Load(), u.putBad.Load(), u.bigs.Load(), u.notFound.Load()}
+	c := upstreamCounts{Requests: u.requests.Load(), Calls: u.calls.Load(), TelPlus1: u.telPlus1.Load(), CallerE164: u.callerE1.Load(),
+		Puts: u.puts.Load(), PutBad: u.putBad.Load(), Bigs: u.bigs.Load(), NotFound: u.notFound.Load(), Exact: u.exact.Load()}
+	if u.tls != nil {
+		c.TLSConns, c.TLSHandshakes, c.TLSResumed = u.tls.conns.Load(), u.tls.handshakes.Load(), u.tls.resumed.Load()
+	}
+	return c
 }
 
 // quiesce waits until no request is being handled and none has arrived
@@ -170,6 +198,14 @@ func (u *upstream) handle(ctx *fasthttp.RequestCtx) {
 		if bytes.Contains(body, callerE164) {
 			u.callerE1.Add(1)
 		}
+		if isCanonicalCallBody(body) {
+			u.exact.Add(1)
+		}
+		if len(ctx.Request.Header.Peek(probeHeader)) > 0 {
+			u.probeMu.Lock()
+			u.probe = append(u.probe[:0], body...)
+			u.probeMu.Unlock()
+		}
 		h.SetContentTypeBytes(jsonCT)
 		ctx.SetBody(callBodyOK)
 	case ctx.IsPut() && bytes.Equal(path, []byte("/api/v2/blob")):
@@ -202,6 +238,36 @@ func (u *upstream) handle(ctx *fasthttp.RequestCtx) {
 		h.SetContentTypeBytes(jsonCT)
 		ctx.SetBody(notFoundMsg)
 	}
+}
+
+// isCanonicalCallBody reports whether body is callBody(k, true) for the
+// k its phoneNumber names, byte for byte: what a proxy that changes only
+// the two numbers forwards for a call-rewrite body. It allocates nothing.
+func isCanonicalCallBody(body []byte) bool {
+	const at = len(callBodyPrefix + "tel:+131755")
+	if len(body) < at+5 || !bytes.HasPrefix(body, []byte(callBodyPrefix+"tel:+131755")) {
+		return false
+	}
+	k := 0
+	for _, c := range body[at : at+5] {
+		if c < '0' || c > '9' {
+			return false
+		}
+		k = k*10 + int(c-'0')
+	}
+	var buf [512]byte
+	want := appendCallBody(buf[:0], k, true)
+	return bytes.Equal(body, want)
+}
+
+// lastProbe returns the last probe body received (nil before any).
+func (u *upstream) lastProbe() []byte {
+	u.probeMu.Lock()
+	defer u.probeMu.Unlock()
+	if u.probe == nil {
+		return nil
+	}
+	return append([]byte(nil), u.probe...)
 }
 
 // onlyReader hides WriterTo/ReaderFrom so that io.CopyBuffer uses the

@@ -209,3 +209,10 @@ func (w *capBuffer) String() string {
 	}
 	return w.b.String()
 }
+
+// Len is how many bytes are kept.
+func (w *capBuffer) Len() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Len()
+}

@@ -16,7 +16,7 @@ import (
 
 // wrkGen runs wrk as a child process:
 //
-//	wrk -t2 -c64 -d5s --latency -s deploy/bench/SCRIPT URL -- ARGS
+//	wrk -t2 -c64 -d5s --latency -s tools/callfix-bench/assets/SCRIPT URL -- ARGS
 type wrkGen struct {
 	bin     string
 	scripts string // directory of the Lua scripts

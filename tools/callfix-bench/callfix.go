@@ -20,6 +20,18 @@ type callfixTarget struct {
 	version string
 	proc    *child
 	head    *capBuffer // the first lines of its log (startup, errors)
+	// Ready is the time from starting the process to its first answer
+	// through to the upstream (GET /api/v2/users/me, 200).
+	Ready time.Duration
+}
+
+// callfixStart is how one callfix target runs.
+type callfixStart struct {
+	Bin      string
+	Upstream string   // http://127.0.0.1:PORT or https://… (TLS scenarios)
+	CAFile   string   // with https: the harness's CA
+	Sets     []string // extra --set KEY=VALUE
+	Env      []string // extra environment (a variant's GOGC=…)
 }
 
 var (
@@ -56,24 +68,37 @@ func buildCallfix(ctx context.Context, ps *procSet, root, dir string) (string, e
 // startCallfix runs `callfix serve` on a free loopback port in front of
 // upstreamAddr, in enforce mode, with the extra --set options, and waits
 // for its "callfix serving" log line.
-func startCallfix(ctx context.Context, ps *procSet, bin, upstreamAddr string, sets []string) (*callfixTarget, error) {
+func startCallfix(ctx context.Context, ps *procSet, st callfixStart) (*callfixTarget, error) {
 	args := []string{"serve",
 		"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
-		"--upstream-api", "http://" + upstreamAddr, "--upstream-login", "http://" + upstreamAddr,
+		"--upstream-api", st.Upstream, "--upstream-login", st.Upstream,
 		"--mode", "enforce",
 		// 64 client connections never wait for an upstream connection.
 		"--set", "upstream.max_conns=1024",
+		// Nothing routes to the harness by readiness: stop at once.
+		"--set", "server.shutdown_delay=0",
 	}
-	for _, s := range sets {
+	if st.CAFile != "" {
+		args = append(args, "--set", "upstream.ca_file="+st.CAFile, "--set", "upstream.server_name="+tlsServerName)
+	}
+	for _, s := range st.Sets {
 		args = append(args, "--set", s)
 	}
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(st.Bin, args...)
 	// Without the harness's CALLFIX_* and OTEL_* variables: the flags
 	// above are the whole configuration (no tracing exporter by accident).
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "CALLFIX_") && !strings.HasPrefix(kv, "OTEL_") {
 			cmd.Env = append(cmd.Env, kv)
 		}
+	}
+	if len(st.Env) > 0 {
+		var names []string
+		for _, kv := range st.Env {
+			k, _, _ := strings.Cut(kv, "=")
+			names = append(names, k)
+		}
+		cmd.Env = append(withoutEnv(cmd.Env, names...), st.Env...)
 	}
 	t := &callfixTarget{head: &capBuffer{max: 32 << 10}}
 	ready := make(chan [3]string, 1)
@@ -82,6 +107,7 @@ func startCallfix(ctx context.Context, ps *procSet, bin, upstreamAddr string, se
 	// serving" line and keeps only the beginning, so that callfix never
 	// blocks on a full pipe and the harness holds a bounded log.
 	cmd.Stderr = &startupLog{head: t.head, ready: ready}
+	start := time.Now()
 	c, err := ps.start("callfix", cmd)
 	if err != nil {
 		return nil, fmt.Errorf("callfix serve: %v", err)
@@ -101,9 +127,11 @@ func startCallfix(ctx context.Context, ps *procSet, bin, upstreamAddr string, se
 		ps.stop(c, syscall.SIGTERM, 2*time.Second)
 		return nil, ctx.Err()
 	}
-	if err := waitListening(ctx, t.addr, c, 5*time.Second); err != nil {
-		return nil, fmt.Errorf("callfix serve: %v", err)
+	if err := waitReady(ctx, "http://"+t.addr, c, 5*time.Second); err != nil {
+		ps.stop(c, syscall.SIGTERM, 2*time.Second)
+		return nil, fmt.Errorf("callfix serve: %v\n%s", err, t.head.String())
 	}
+	t.Ready = time.Since(start)
 	return t, nil
 }
 

@@ -139,6 +139,17 @@ func (w *watched) rss(pids []int) int64 {
 	return total
 }
 
+// sysTicks sums stime (CPU time in the kernel) over the processes.
+func (w *watched) sysTicks(pids []int) uint64 {
+	var total uint64
+	for _, p := range pids {
+		if st, err := readStat(p); err == nil {
+			total += st.stime
+		}
+	}
+	return total
+}
+
 // cpuTicks sums utime+stime over the processes.
 func (w *watched) cpuTicks(pids []int) uint64 {
 	var total uint64
@@ -157,6 +168,7 @@ type sampler struct {
 	w        *watched
 	pids     []int
 	cpu0     uint64
+	sys0     uint64
 	start    time.Time
 	hwmReset bool
 	stopc    chan struct{}
@@ -175,6 +187,7 @@ func startSampler(w *watched) *sampler {
 		s.hwmReset = resetPeak(w.pid) == nil
 	}
 	s.cpu0 = w.cpuTicks(s.pids)
+	s.sys0 = w.sysTicks(s.pids)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -201,6 +214,7 @@ type sample struct {
 	PeakRSS  int64   // bytes: the largest of the samples and (single process) VmHWM
 	StartRSS int64   // bytes, at the start
 	CPUSec   float64 // CPU seconds (user+system) used during the run
+	SysSec   float64 // … of them in the kernel (system calls, network stack)
 	Wall     time.Duration
 }
 
@@ -209,6 +223,7 @@ func (s *sampler) stop() sample {
 	s.wg.Wait()
 	pids := s.w.pids()
 	cpu1 := s.w.cpuTicks(pids)
+	sys1 := s.w.sysTicks(pids)
 	out := sample{StartRSS: s.startRSS, Wall: time.Since(s.start)}
 	s.mu.Lock()
 	out.PeakRSS = max(s.maxRSS, s.w.rss(pids))
@@ -223,6 +238,9 @@ func (s *sampler) stop() sample {
 		if _, hwm, err := memStatus(s.w.pid); err == nil {
 			out.PeakRSS = max(out.PeakRSS, hwm)
 		}
+	}
+	if sys1 >= s.sys0 {
+		out.SysSec = float64(sys1-s.sys0) / userHZ
 	}
 	if cpu1 >= s.cpu0 {
 		out.CPUSec = float64(cpu1-s.cpu0) / userHZ

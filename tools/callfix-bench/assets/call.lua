@@ -12,7 +12,7 @@
 --
 -- Number k (0 <= k < 100000) is "(317) 55" .. floor(k/10000) .. "-" ..
 -- k%10000 on four digits; the callerId is number (k + 50000) % 100000. The
--- bytes are exactly those of callBody in cmd/callfix-bench/scenarios.go
+-- bytes are exactly those of callBody in tools/callfix-bench/scenarios.go
 -- (a test checks it). Each wrk thread starts at its own offset.
 
 local distinct = 100000

@@ -149,7 +149,7 @@ func startRecorder(t *testing.T) string {
 
 var recorders sync.Map
 
-// The Lua scripts of deploy/bench, run by the real wrk for a second each:
+// The Lua scripts of tools/callfix-bench/assets, run by the real wrk for a second each:
 // the call bodies are exactly the Go generator's (callBody), thousands of
 // distinct ones, and every request has the method, path and headers of
 // its scenario.
@@ -164,7 +164,7 @@ func TestWrk_LuaScripts(t *testing.T) {
 	}
 	ps := newProcSet()
 	t.Cleanup(ps.stopAll)
-	g := &wrkGen{bin: bin, scripts: filepath.Join(root, "deploy", "bench"), ps: ps}
+	g := &wrkGen{bin: bin, scripts: filepath.Join(root, "tools", "callfix-bench", "assets"), ps: ps}
 	want := map[bool]map[string]bool{false: {}, true: {}}
 	for k := 0; k < distinctNumbers; k++ {
 		want[false][string(callBody(k, false))] = true

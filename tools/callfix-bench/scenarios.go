@@ -22,7 +22,7 @@ type scenario struct {
 	Method      string
 	Path        string
 	ContentType string
-	// Script is the wrk Lua script in deploy/bench, ScriptArgs what follows
+	// Script is the wrk Lua script in tools/callfix-bench/assets, ScriptArgs what follows
 	// "--" on wrk's command line (the script's init(args)).
 	Script     string
 	ScriptArgs []string
@@ -33,6 +33,9 @@ type scenario struct {
 	// Canonical.
 	Call      bool
 	Canonical bool
+	// TLS: the upstream is reached over TLS (the proxies are still
+	// reached over plain HTTP); direct is not driven.
+	TLS bool
 	// Put is set on put-100k: a fixed 100 KiB body.
 	Put bool
 	// WantBody is the exact response size a Go generator checks (0: any).
@@ -54,6 +57,11 @@ var allScenarios = []*scenario{
 		About: "the same request already tel:+E.164 / +E.164: callfix reads and checks, changes nothing"},
 	{Name: "get-10m", Method: "GET", Path: "/api/v2/big", Script: "get.lua", Conns: 8, WantBody: bigBodySize,
 		About: "10 MiB downloads streamed back: throughput and memory per connection"},
+	{Name: "get-small-tls", Method: "GET", Path: "/api/v2/users/me", Script: "get.lua", TLS: true,
+		About: "get-small with the upstream over TLS (a CA the harness makes): pooled TLS connections, handshakes counted at the upstream"},
+	{Name: "call-rewrite-tls", Method: "POST", Path: "/api/v2/conversations/calls", ContentType: "application/json", Script: "call.lua",
+		ScriptArgs: []string{"national"}, Call: true, TLS: true,
+		About: "call-rewrite with the upstream over TLS"},
 }
 
 // parseScenarios reads the -scenarios list: names separated by commas, or
@@ -95,7 +103,7 @@ func scenarioNames() string {
 	return strings.Join(names, ", ")
 }
 
-// Call bodies. deploy/bench/call.lua builds exactly these bytes with
+// Call bodies. tools/callfix-bench/assets/call.lua builds exactly these bytes with
 // string.format; TestWrk_LuaScripts checks that the two agree.
 const (
 	callBodyPrefix = `{"phoneNumber":"`
@@ -143,8 +151,14 @@ func callBody(k int, canonical bool) []byte {
 	if k < 0 {
 		k += distinctNumbers
 	}
-	c := callerOf(k)
 	b := make([]byte, 0, len(callBodyPrefix)+len(callBodyMiddle)+len(callBodySuffix)+40)
+	return appendCallBody(b, k, canonical)
+}
+
+// appendCallBody appends callBody(k, canonical) to b, for 0 <= k <
+// distinctNumbers.
+func appendCallBody(b []byte, k int, canonical bool) []byte {
+	c := callerOf(k)
 	b = append(b, callBodyPrefix...)
 	if canonical {
 		b = appendE164(append(b, "tel:"...), k)

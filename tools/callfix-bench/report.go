@@ -22,8 +22,9 @@ type report struct {
 	Generator string    `json:"generator"`
 	Versions  struct {
 		Callfix string `json:"callfix"`
-		Nginx   string `json:"nginx,omitempty"`
-		Go      string `json:"go"`
+		// Peers: the version of each peer's binary, by target.
+		Peers map[string]string `json:"peers,omitempty"`
+		Go    string            `json:"go"`
 	} `json:"versions"`
 	Settings struct {
 		Duration          string   `json:"duration"`
@@ -35,6 +36,7 @@ type report struct {
 		Conns10M          int      `json:"conns_10m"`
 		Threads           int      `json:"wrk_threads"`
 		CallfixSets       []string `json:"callfix_sets"`
+		Variants          []string `json:"callfix_variants,omitempty"`
 		Quick             bool     `json:"quick"`
 	} `json:"settings"`
 	// Error is why the run stopped early ("interrupted" for Ctrl-C);
@@ -42,6 +44,11 @@ type report struct {
 	Error     string            `json:"error,omitempty"`
 	Targets   []string          `json:"targets"`
 	Scenarios []*scenarioResult `json:"scenarios"`
+	// Footprint is each proxy's time to ready and idle RSS.
+	Footprint []footprint `json:"footprint"`
+	// Fidelity is what each rewriting target forwarded for the probe of
+	// fidelity.go.
+	Fidelity []fidelity `json:"fidelity"`
 	// PIDs lists every process the harness started or watched (nginx
 	// workers); all of them are gone when it returns.
 	PIDs []recordedPID `json:"pids"`
@@ -62,14 +69,15 @@ type scenarioResult struct {
 	Method  string         `json:"method"`
 	Path    string         `json:"path"`
 	Conns   int            `json:"conns"`
+	TLS     bool           `json:"tls_upstream"`
 	Results []targetResult `json:"results"`
 	Checks  []check        `json:"checks"`
-	// Ratios of callfix to the others: req/s, p50, p99 and (nginx) CPU
-	// per request.
+	// Ratios of callfix to every other target: "callfix/T rps", "… p50",
+	// "… p99", "… cpu_per_req", "… peak_rss".
 	Ratios map[string]float64 `json:"ratios"`
-	// NginxTempFiles counts the responses nginx buffered to a temporary
-	// file during the scenario.
-	NginxTempFiles int `json:"nginx_temp_files"`
+	// TempFiles counts, by target, the responses nginx buffered to a
+	// temporary file during the scenario.
+	TempFiles map[string]int `json:"temp_files,omitempty"`
 }
 
 func newReport(o *options) *report {
@@ -82,6 +90,9 @@ func newReport(o *options) *report {
 	r.Settings.Conns10M = o.Conns10M
 	r.Settings.Threads = o.Threads
 	r.Settings.CallfixSets = append([]string{"upstream.max_conns=1024"}, o.Sets...)
+	for _, v := range o.Variants {
+		r.Settings.Variants = append(r.Settings.Variants, "callfix-"+v.Name+": "+strings.Join(append(append([]string(nil), v.Sets...), v.Env...), " "))
+	}
 	r.Settings.Quick = o.Quick
 	return r
 }
@@ -132,61 +143,68 @@ func (s *scenarioResult) computeRatios() {
 	if cf == nil {
 		return
 	}
-	for _, other := range []string{"direct", "nginx"} {
-		o := s.result(other)
-		if o == nil {
+	for _, o := range s.Results {
+		if o.Target == "callfix" {
 			continue
 		}
+		pre := "callfix/" + o.Target
 		if o.RPS > 0 {
-			s.Ratios["callfix/"+other+" rps"] = cf.RPS / o.RPS
+			s.Ratios[pre+" rps"] = cf.RPS / o.RPS
 		}
 		if o.P50 > 0 {
-			s.Ratios["callfix/"+other+" p50"] = float64(cf.P50) / float64(o.P50)
+			s.Ratios[pre+" p50"] = float64(cf.P50) / float64(o.P50)
 		}
 		if o.P99 > 0 {
-			s.Ratios["callfix/"+other+" p99"] = float64(cf.P99) / float64(o.P99)
+			s.Ratios[pre+" p99"] = float64(cf.P99) / float64(o.P99)
 		}
-		if o.CPUUsPerReq > 0 {
-			s.Ratios["callfix/"+other+" cpu_per_req"] = cf.CPUUsPerReq / o.CPUUsPerReq
+		if o.CPUUsPerReq > 0 && cf.CPUUsPerReq > 0 {
+			s.Ratios[pre+" cpu_per_req"] = cf.CPUUsPerReq / o.CPUUsPerReq
+		}
+		if o.PeakRSS > 0 && cf.PeakRSS > 0 {
+			s.Ratios[pre+" peak_rss"] = float64(cf.PeakRSS) / float64(o.PeakRSS)
 		}
 	}
 }
 
 // tableRows is the table shared by the terminal and the markdown: one row
-// per scenario and target; ratios of req/s on the callfix row.
+// per scenario and target, with callfix's ratios to that target.
 func (r *report) tableRows() (header []string, rows [][]string) {
-	header = []string{"scenario", "target", "req/s", "p50", "p99", "errors", "peak RSS", "RSS rise", "CPU/req", "callfix/direct", "callfix/nginx"}
-	withNginx := false
-	for _, t := range r.Targets {
-		withNginx = withNginx || t == "nginx"
+	header = []string{"scenario", "target", "req/s", "p50", "p99", "errors", "peak RSS", "RSS rise", "CPU/req", "sys",
+		"callfix/this req/s", "callfix/this CPU/req", "TLS handshakes/1k req"}
+	withTLS := false
+	for _, s := range r.Scenarios {
+		withTLS = withTLS || s.TLS
 	}
-	defer func() {
-		if !withNginx { // no nginx target: no callfix/nginx column
-			header = header[:len(header)-1]
-			for i := range rows {
-				rows[i] = rows[i][:len(rows[i])-1]
-			}
-		}
-	}()
 	for _, s := range r.Scenarios {
 		for _, t := range s.Results {
-			row := []string{s.Name, t.Target, fmt.Sprintf("%.0f", t.RPS), fmtDur(t.P50), fmtDur(t.P99), fmt.Sprint(t.Errors), "—", "—", "—", "", ""}
-			if t.measuredProc {
+			row := []string{s.Name, t.Target, fmt.Sprintf("%.0f", t.RPS), fmtDur(t.P50), fmtDur(t.P99), fmt.Sprint(t.Errors), "—", "—", "—", "—", "", "", ""}
+			if t.measuredProc || t.PeakRSS > 0 {
 				row[6] = fmtBytes(t.PeakRSS)
 				row[7] = "+" + fmtBytes(t.RSSRise)
 				row[8] = fmtCPU(t.CPUUsPerReq)
+				row[9] = fmtCPU(t.SysUsPerReq)
 			} else if t.UpstreamCPU > 0 {
 				row[8] = "(" + fmtCPU(t.UpstreamCPU) + ")"
 			}
-			if t.Target == "callfix" {
-				if v, ok := s.Ratios["callfix/direct rps"]; ok {
-					row[9] = fmt.Sprintf("%.2f×", v)
-				}
-				if v, ok := s.Ratios["callfix/nginx rps"]; ok {
-					row[10] = fmt.Sprintf("%.2f×", v)
+			if v, ok := s.Ratios["callfix/"+t.Target+" rps"]; ok {
+				row[10] = fmt.Sprintf("%.2f×", v)
+			}
+			if v, ok := s.Ratios["callfix/"+t.Target+" cpu_per_req"]; ok {
+				row[11] = fmt.Sprintf("%.2f×", v)
+			}
+			if s.TLS {
+				row[12] = fmt.Sprintf("%.2f (%d on %d conns)", t.HandshakesPer1k, t.TLSHandshakes, t.TLSConns)
+				if t.TLSResumed > 0 {
+					row[12] = fmt.Sprintf("%.2f (%d on %d conns, %d resumed)", t.HandshakesPer1k, t.TLSHandshakes, t.TLSConns, t.TLSResumed)
 				}
 			}
 			rows = append(rows, row)
+		}
+	}
+	if !withTLS {
+		header = header[:len(header)-1]
+		for i := range rows {
+			rows[i] = rows[i][:len(rows[i])-1]
 		}
 	}
 	return header, rows
@@ -214,8 +232,10 @@ func (r *report) markdown() []byte {
 	fmt.Fprintf(&b, "- command: `%s`\n", r.Command)
 	fmt.Fprintf(&b, "- machine: %d CPUs (GOMAXPROCS %d), %s, kernel %s, %s RAM\n", m.NProc, m.GOMAXPROCS, orDash(m.CPU), orDash(m.Kernel), orDash(m.MemTotal))
 	fmt.Fprintf(&b, "- Go %s; callfix %s", m.Go, orDash(r.Versions.Callfix))
-	if r.Versions.Nginx != "" {
-		fmt.Fprintf(&b, "; %s", r.Versions.Nginx)
+	for _, t := range r.Targets {
+		if v := r.Versions.Peers[t]; v != "" {
+			fmt.Fprintf(&b, "; %s %s", t, v)
+		}
 	}
 	fmt.Fprintf(&b, "\n- generator: %s; %d round(s) of %s per target and scenario (after a %s warm-up), target order rotating; %d connections (get-10m: %d)",
 		r.Generator, r.Settings.Rounds, r.Settings.EffectiveDuration, r.Settings.EffectiveWarmup, r.Settings.Conns, r.Settings.Conns10M)
@@ -225,6 +245,9 @@ func (r *report) markdown() []byte {
 	fmt.Fprintf(&b, "\n- callfix: `serve --mode enforce`")
 	for _, s := range r.Settings.CallfixSets {
 		fmt.Fprintf(&b, " `--set %s`", s)
+	}
+	for _, v := range r.Settings.Variants {
+		fmt.Fprintf(&b, "\n- variant %s", v)
 	}
 	fmt.Fprintf(&b, "\n\n")
 	header, rows := r.tableRows()
@@ -242,11 +265,31 @@ func (r *report) markdown() []byte {
 	}
 	b.WriteString("\nreq/s, p50, p99 and CPU/req: median of the rounds; errors: sum (answers not 2xx/3xx and socket errors); ")
 	b.WriteString("peak RSS: the largest over the rounds (callfix: VmHWM, reset before each run; nginx: master and workers' VmRSS summed, sampled every 100 ms); ")
-	b.WriteString("RSS rise: peak over the RSS before the scenario; CPU/req: the proxy's user+system CPU time per request (nginx: all its processes; ")
-	b.WriteString("in parentheses on direct: the harness process, that is the upstream, when wrk generates the load); ratios: callfix's req/s over the other's.\n")
+	b.WriteString("RSS rise: peak over the RSS before the scenario; CPU/req: the proxy's user+system CPU time per request (nginx: all its processes; sys: the kernel's part of it; ")
+	b.WriteString("in parentheses on direct: the harness process, that is the upstream, when wrk generates the load); ")
+	b.WriteString("callfix/this: callfix's req/s over this target's (above 1: callfix is faster), callfix's CPU per request over this target's (below 1: callfix is cheaper); ")
+	b.WriteString("TLS handshakes: completed at the upstream's TLS listener over the scenario (warm-up included), per 1,000 requests, with the connections they were on.\n")
 	for _, s := range r.Scenarios {
-		if s.NginxTempFiles > 0 {
-			fmt.Fprintf(&b, "\nnginx buffered %d responses of %s to temporary files.\n", s.NginxTempFiles, s.Name)
+		for t, n := range s.TempFiles {
+			fmt.Fprintf(&b, "\n%s buffered %d responses of %s to temporary files.\n", t, n, s.Name)
+		}
+	}
+	if len(r.Footprint) > 0 {
+		b.WriteString("\n| target | start to ready | idle RSS | processes |\n|---|--:|--:|--:|\n")
+		for _, f := range r.Footprint {
+			fmt.Fprintf(&b, "| %s | %s | %s | %d |\n", f.Target, fmtDur(f.Ready), fmtBytes(f.IdleRSS), f.Processes)
+		}
+		b.WriteString("\nstart to ready: from starting the process to its first answer forwarded from the upstream (polled every 2 ms); idle RSS: all its processes, once every proxy is up, before any load.\n")
+	}
+	if len(r.Fidelity) > 0 {
+		b.WriteString("\nWhat each rewriting target forwarded for the probe `" + maskProbe.Replace(probeBody) + "` (numbers masked here):\n\n")
+		b.WriteString("| target | byte-exact | what changed besides the two numbers |\n|---|---|---|\n")
+		for _, f := range r.Fidelity {
+			what := "nothing"
+			if !f.Exact {
+				what = strings.ReplaceAll(strings.Join(f.Losses, "; "), "|", `\|`)
+			}
+			fmt.Fprintf(&b, "| %s | %v | %s |\n", f.Target, f.Exact, what)
 		}
 	}
 	b.WriteString("\n| scenario | what it measures |\n|---|---|\n")
