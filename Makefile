@@ -9,7 +9,7 @@ FUZZTIME  ?= 2m
 # Brief fuzzing inside `make test`; long runs belong to `make fuzz`.
 TESTFUZZTIME ?= 3s
 
-.PHONY: all build run demo test test-unit test-alloc test-fuzz test-e2e e2e-deps bench bench-deps fuzz lint vet clean
+.PHONY: all build run demo test test-unit test-alloc test-fuzz test-e2e e2e-deps browser-deps report-screenshot bench bench-deps fuzz lint vet clean
 
 all: build
 
@@ -33,7 +33,7 @@ vet:
 		if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-test-unit: e2e-deps
+test-unit: e2e-deps browser-deps
 	$(GO) test -race -count=1 $(PKGS)
 
 E2E_DEPS := e2e/node_modules/.package-lock.json
@@ -45,6 +45,20 @@ e2e-deps: $(E2E_DEPS)
 $(E2E_DEPS): e2e/package-lock.json e2e/package.json
 	npm ci --prefix e2e --no-audit --no-fund
 	@touch $@
+
+## browser-deps: Debian's chromium, which the HTML report's browser test drives
+## (internal/report/browser_test.go), only when /usr/bin/chromium is missing.
+browser-deps:
+	@if [ -x /usr/bin/chromium ]; then \
+		echo "chromium is already installed"; \
+	else \
+		apt-get update && apt-get install -y --no-install-recommends chromium; \
+	fi
+
+## report-screenshot: docs/report.png, taken by the browser test from the report of
+## internal/report/testdata/golden.log.
+report-screenshot: browser-deps
+	$(GO) test -count=1 -run '^TestBrowser_ReportRenders$$' ./internal/report -screenshot $(CURDIR)/docs/report.png
 
 ## test-e2e: only the SDK end-to-end tests.
 test-e2e: e2e-deps

@@ -15,6 +15,7 @@ var htmlSource string
 
 var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"num":    num,
+	"plural": plural,
 	"client": clientName,
 	"join":   strings.Join,
 }).Parse(htmlSource))
