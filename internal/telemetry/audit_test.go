@@ -49,6 +49,10 @@ func TestAuditWriter_MatchesSlogRecord(t *testing.T) {
 		Problems: []rewrite.Problem{{Path: "phoneNumber", Value: "abc\x01\"\u2028\xff<&>", Reason: rewrite.ReasonCharacters, Country: "GB"}},
 		Skipped:  rewrite.SkipNone, Mask: Masker{Mode: MaskFull}})
 	f(Record{RequestID: "r-3", Route: "POST /y", Mode: rewrite.ModeRewrite, Outcome: rewrite.OutcomeUnchanged, Skipped: rewrite.SkipNotJSON, Status: 502})
+	f(Record{RequestID: "r-4", Route: "POST /y", Mode: rewrite.ModeEnforce, Outcome: rewrite.OutcomeUnchanged, Status: 200,
+		Client: Client{ID: "crm", TokenID: "tok-0123456789abcdef", Address: "2001:db8::1", UserAgent: "Agent/1 \"x\"\n\u2028\xff"}})
+	f(Record{RequestID: "r-5", Route: "POST /y", Mode: rewrite.ModeEnforce, Outcome: rewrite.OutcomeUnchanged, Status: 200,
+		Client: Client{TokenID: "tok-0123456789abcdef", Address: "192.0.2.1"}})
 }
 
 // slogAudit is the reference the hand-written encoder is held to: the
@@ -74,6 +78,11 @@ func slogAudit(log *slog.Logger, r *Record) {
 		slog.Int("status", r.Status),
 		slog.Int("upstream_status", r.Upstream),
 		slog.Float64("duration_ms", float64(r.Duration.Microseconds())/1000),
+	}
+	for _, f := range []struct{ k, v string }{{"client_id", r.Client.ID}, {"token_id", r.Client.TokenID}, {"client_address", r.Client.Address}, {"user_agent", r.Client.UserAgent}} {
+		if f.v != "" {
+			attrs = append(attrs, slog.String(f.k, f.v))
+		}
 	}
 	if r.Skipped != rewrite.SkipNone {
 		attrs = append(attrs, slog.String("skipped", r.Skipped.String()))
