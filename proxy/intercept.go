@@ -53,6 +53,7 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 		}
 		if server != nil {
 			server.SetAttributes(attribute.String(telemetry.AttrRequestID, rec.RequestID))
+			server.SetAttributes(rec.Client.SpanAttributes()...)
 			s.tel.RecordRewriteSpan(sctx, &rec)
 		}
 		s.tel.Intercepted(sctx, &rec)
@@ -94,14 +95,19 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 			encoding = it.value
 		}
 	}
+	// Who sent it, and so its mode and country (config.Overrides.Resolve:
+	// X-Callfix-Country > client > rule > global).
+	rec.Client = s.identify(ctx, st)
+	hdrCC := ""
 	if v := countryHdr; len(v) > 0 {
-		cc := strings.ToUpper(strings.TrimSpace(string(v)))
-		if !rewrite.KnownCountry(cc) {
+		hdrCC = strings.ToUpper(strings.TrimSpace(string(v)))
+		if !rewrite.KnownCountry(hdrCC) {
 			fail(400, apierror.CodeBadRequest, "X-Callfix-Country must be an ISO 3166 alpha-2 country with a numbering plan, such as US or GB")
 			return
 		}
-		rec.Country = cc
 	}
+	resolved := st.snap.Overrides.Resolve(rt.Name(), rec.Client.ID, rec.Client.TokenID, hdrCC)
+	rec.Mode, rec.Country = resolved.Mode, resolved.Country
 
 	limit := st.maxBody
 	if n := in.ContentLength(); n > limit {
@@ -159,7 +165,7 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, up *upstream, ta
 	}
 
 	res := st.snap.Engine.Rewrite(rt, body, rec.Country)
-	d := rewrite.Decide(st.snap.Mode, body, &res)
+	d := rewrite.Decide(rec.Mode, body, &res)
 	rec.RewriteEnd = time.Now()
 	rec.Outcome, rec.Changes, rec.Problems, rec.Skipped = d.Outcome, res.Changes, res.Problems, res.Skipped
 	rec.RequestID = s.requestID(ctx)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -68,6 +69,7 @@ type Server struct {
 	idPrefix string
 	idSeq    atomic.Uint64
 	dial     func(addr string) (net.Conn, error)
+	tokens   *tokenMap // identity.go
 }
 
 // state is what one configuration snapshot needs at request time.
@@ -79,6 +81,8 @@ type state struct {
 	loginPrefixes [][]byte
 	maxBody       int
 	timeout       time.Duration
+	trusted       []netip.Prefix // server.trusted_proxies
+	maxUserAgent  int            // identity.max_user_agent_bytes
 }
 
 // New builds a Server on the manager's current configuration and follows
@@ -98,6 +102,8 @@ func New(opts Options) (*Server, error) {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	s.idPrefix = hex.EncodeToString(b[:])
+	id := &opts.Config.Current().Config.Identity
+	s.tokens = newTokenMap([]byte(id.TokenKey.Value()), id.MaxTokens)
 	st, err := newState(opts.Config.Current(), nil, s.dial)
 	if err != nil {
 		return nil, err
@@ -159,7 +165,8 @@ func newState(snap *config.Snapshot, prev *state, dial func(string) (net.Conn, e
 	}
 	mode, _ := telemetry.ParseMaskMode(c.Mask)
 	st := &state{snap: snap, api: api, login: login, maxBody: int(c.Limits.MaxBodyBytes), timeout: c.Upstream.Timeout,
-		masker: telemetry.Masker{Mode: mode, Key: []byte(c.MaskKey.Value())}}
+		masker:  telemetry.Masker{Mode: mode, Key: []byte(c.MaskKey.Value())},
+		trusted: snap.TrustedProxies(), maxUserAgent: c.Identity.MaxUserAgentBytes}
 	for _, p := range c.Gateway.APIPrefixes {
 		st.apiPrefixes = append(st.apiPrefixes, []byte(p))
 	}
@@ -242,6 +249,10 @@ func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
 			s.intercept(ctx, st, up, target, rt)
 			return
 		}
+	}
+	if up == st.login && isTokenExchange(in.Method(), path) {
+		s.tokenExchange(ctx, st, up, target, path)
+		return
 	}
 	if st.snap.Config.Tracing.Passthrough && s.tel.Tracing() {
 		s.tracedPassthrough(ctx, st, up, target, path)

@@ -170,6 +170,7 @@ func newTelemetry(c *config.Config, env Env, log *slog.Logger) (*telemetry.Telem
 		Getenv:      getenv,
 		Logger:      log,
 		AuditWriter: audit,
+		MaxClients:  c.Metrics.MaxClients,
 	})
 	if err != nil {
 		closeAudit()
