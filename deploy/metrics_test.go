@@ -40,9 +40,7 @@ var pendingMetrics = map[string]string{
 
 // pendingLabels are labels of the same kind: the dashboard groups by them,
 // and the binary does not export them yet.
-var pendingLabels = map[string]string{
-	"client": "the client label of the rewrite and reject metrics, added with client identity",
-}
+var pendingLabels = map[string]string{}
 
 // dashboardExprs returns every PromQL expression of the dashboard, by
 // panel title.
@@ -329,6 +327,10 @@ func scrapeAfterTraffic(t *testing.T) map[string]*dto.MetricFamily {
 		req, _ := http.NewRequest(method, "http://"+listen+path, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer tok")
+		if path == "/oauth/token" {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth("metrics-test-client", "s3cret")
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatalf("%s %s: %v", method, path, err)
