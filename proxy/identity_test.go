@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/callfix/callfix/internal/upstreamtest"
-	"github.com/callfix/callfix/proxy"
 )
 
 // tokenLogin answers a token exchange with access token AT-<n> for the
@@ -29,15 +28,6 @@ const callBody = `{"phoneNumber":"(555) 123-4567"}`
 func callWith(token string, headers ...string) string {
 	h := append([]string{"Content-Type: application/json", "Authorization: Bearer " + token}, headers...)
 	return request("POST", "/api/v2/conversations/calls", []byte(callBody), h...)
-}
-
-func lastRecord(t *testing.T, o *recorder) proxy.Record {
-	t.Helper()
-	if !waitFor(func() bool { return len(o.records()) > 0 }) {
-		t.Fatal("no record")
-	}
-	recs := o.records()
-	return recs[len(recs)-1]
 }
 
 // The token exchange is learnt from HTTP Basic credentials and from a

@@ -86,7 +86,7 @@ func TestClient_SpanAttributes(t *testing.T) {
 	}
 	got := map[attribute.Key]string{}
 	for _, kv := range spans[0].Attributes() {
-		got[kv.Key] = kv.Value.Emit()
+		got[kv.Key] = kv.Value.AsString()
 	}
 	for k, want := range map[attribute.Key]string{"callfix.client_id": "crm", "callfix.token_id": "tok-0123456789abcdef",
 		"client.address": "192.0.2.1", "user_agent.original": "Agent/1"} {
