@@ -243,8 +243,10 @@ func isTokenExchange(method, path []byte) bool {
 // and learns which client the issued token belongs to: the client ID of
 // its HTTP Basic credentials, or of its client_id form field (read when the
 // body is at most limits.max_body_bytes), and the access_token and
-// expires_in of a 200 answer read whole. The secret is never kept, and
-// nothing of the exchange is logged.
+// expires_in of a 200 answer read whole (up to 64 KiB with a
+// Content-Length, gzip, deflate or br decoded; a chunked answer is
+// forwarded without being learnt). The secret is never kept, and nothing of
+// the exchange is logged.
 func (s *Server) tokenExchange(ctx *fasthttp.RequestCtx, st *state, up *upstream, target, path []byte) {
 	in := &ctx.Request.Header
 	client := basicClientID(header(in, hdrAuthorization))
@@ -287,11 +289,21 @@ func (s *Server) tokenExchange(ctx *fasthttp.RequestCtx, st *state, up *upstream
 	if client == "" || status != 200 || ctx.Response.IsBodyStream() {
 		return
 	}
+	answer := ctx.Response.Body()
+	if enc := ctx.Response.Header.ContentEncoding(); len(enc) > 0 && !bytes.EqualFold(enc, []byte("identity")) {
+		// SDKs ask for compression: the answer is read as the client will.
+		dec := bytebufferpool.Get()
+		defer bytebufferpool.Put(dec)
+		if decode(dec, enc, answer, st.maxBody) != nil { // an encoding callfix cannot read: not learnt
+			return
+		}
+		answer = dec.B
+	}
 	var tok struct {
 		AccessToken string  `json:"access_token"`
 		ExpiresIn   float64 `json:"expires_in"`
 	}
-	if json.Unmarshal(ctx.Response.Body(), &tok) != nil || tok.AccessToken == "" || tok.ExpiresIn <= 0 {
+	if json.Unmarshal(answer, &tok) != nil || tok.AccessToken == "" || tok.ExpiresIn <= 0 {
 		return
 	}
 	// Bounded by a year: a longer lifetime is a wrong answer, not a token.

@@ -1,6 +1,8 @@
 package proxy_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
 	"regexp"
@@ -70,6 +72,28 @@ func TestTokenExchange_LearnsTheClient(t *testing.T) {
 		"Content-Type: application/x-www-form-urlencoded"), "form-client")
 	f("basic wins over the form", request("POST", "/oauth/token", []byte("grant_type=client_credentials&client_id=form-client"),
 		"Content-Type: application/x-www-form-urlencoded", "Authorization: "+basic), "crm-legacy")
+}
+
+// An answer the login host compressed (SDKs send Accept-Encoding) is
+// learnt too, and reaches the client as it was sent.
+func TestTokenExchange_CompressedAnswer(t *testing.T) {
+	r := startOtelRig(t, map[string]string{"mode": "audit"}, "")
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(`{"access_token":"AT-gz","token_type":"bearer","expires_in":3600}`))
+	zw.Close()
+	r.rig.login.SetHandler(func(*upstreamtest.Request) upstreamtest.Response {
+		return upstreamtest.Response{Status: 200, Header: []upstreamtest.Header{{Name: "Content-Type", Value: "application/json"}, {Name: "Content-Encoding", Value: "gzip"}}, Body: gz.Bytes()}
+	})
+	resp := r.rig.do(request("POST", "/oauth/token", []byte("grant_type=client_credentials&client_id=gz-client"),
+		"Content-Type: application/x-www-form-urlencoded", "Accept-Encoding: gzip"))
+	if resp.Status != 200 || !bytes.Equal(resp.Body, gz.Bytes()) {
+		t.Fatalf("the client got %d and %d bytes, want 200 and the compressed answer", resp.Status, len(resp.Body))
+	}
+	r.rig.do(callWith("AT-gz"))
+	if got := r.auditRecord(t, 1)["client_id"]; got != "gz-client" {
+		t.Errorf("client_id = %v, want gz-client", got)
+	}
 }
 
 // A token whose exchange this replica did not see, or that Genesys
