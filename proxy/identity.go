@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"hash"
+	"net"
 	"net/netip"
 	"net/url"
 	"sync"
@@ -164,7 +165,7 @@ func (s *Server) identify(ctx *fasthttp.RequestCtx, st *state) telemetry.Client 
 		c.TokenID = id
 		c.ID, _ = s.tokens.lookup(k)
 	}
-	c.Address = clientAddress(ctx.RemoteAddr(), xff, st.trusted)
+	c.Address = clientAddress(ctx.RemoteIP(), xff, st.trusted)
 	c.UserAgent = truncateUTF8(ua, st.maxUserAgent)
 	return c
 }
@@ -181,12 +182,12 @@ func bearer(auth []byte) []byte {
 
 // clientAddress is the peer's address, or the first X-Forwarded-For hop
 // when the peer is a trusted proxy and the hop is an address.
-func clientAddress(peer interface{ String() string }, xff []byte, trusted []netip.Prefix) string {
-	ap, err := netip.ParseAddrPort(peer.String())
-	if err != nil {
+func clientAddress(peer net.IP, xff []byte, trusted []netip.Prefix) string {
+	addr, ok := netip.AddrFromSlice(peer)
+	if !ok {
 		return ""
 	}
-	addr := ap.Addr().Unmap()
+	addr = addr.Unmap()
 	if len(xff) > 0 && len(trusted) > 0 && inPrefixes(addr, trusted) {
 		first := xff
 		if i := bytes.IndexByte(first, ','); i >= 0 {
@@ -196,7 +197,8 @@ func clientAddress(peer interface{ String() string }, xff []byte, trusted []neti
 			return hop.String()
 		}
 	}
-	return addr.String()
+	var buf [64]byte
+	return string(addr.AppendTo(buf[:0]))
 }
 
 // parseHop reads an X-Forwarded-For entry: an address, perhaps with a port
