@@ -9,7 +9,7 @@ FUZZTIME  ?= 2m
 # Brief fuzzing inside `make test`; long runs belong to `make fuzz`.
 TESTFUZZTIME ?= 3s
 
-.PHONY: all build run demo test test-unit test-alloc test-fuzz test-e2e e2e-deps bench bench-deps fuzz lint vet clean chaos soak
+.PHONY: all build run demo test test-unit test-alloc test-fuzz test-e2e e2e-deps browser-deps report-screenshot promtool-deps test-rules bench bench-deps fuzz lint vet clean chaos soak
 
 all: build
 
@@ -25,15 +25,16 @@ run:
 demo: build
 	$(GO) run ./cmd/callfix-demo --callfix $(BIN)
 
-## test: vet, unit and end-to-end tests under the race detector, then each fuzz target briefly.
-test: vet test-unit test-alloc test-fuzz
+## test: vet, unit and end-to-end tests under the race detector, then each fuzz target briefly,
+## then promtool on the alert rules.
+test: vet test-unit test-alloc test-fuzz test-rules
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './e2e/node_modules/*')); \
 		if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-test-unit: e2e-deps bench-deps
+test-unit: e2e-deps browser-deps bench-deps
 	$(GO) test -race -count=1 $(PKGS)
 
 E2E_DEPS := e2e/node_modules/.package-lock.json
@@ -45,6 +46,36 @@ e2e-deps: $(E2E_DEPS)
 $(E2E_DEPS): e2e/package-lock.json e2e/package.json
 	npm ci --prefix e2e --no-audit --no-fund
 	@touch $@
+
+## browser-deps: Debian's chromium, which the HTML report's browser test drives
+## (internal/report/browser_test.go), only when /usr/bin/chromium is missing.
+browser-deps:
+	@if [ -x /usr/bin/chromium ]; then \
+		echo "chromium is already installed"; \
+	else \
+		apt-get update && apt-get install -y --no-install-recommends chromium; \
+	fi
+
+## report-screenshot: docs/report.png, taken by the browser test from the report of
+## internal/report/testdata/golden.log.
+report-screenshot: browser-deps
+	$(GO) test -count=1 -run '^TestBrowser_ReportRenders$$' ./internal/report -screenshot $(CURDIR)/docs/report.png
+
+## promtool-deps: promtool from Debian's prometheus package, for test-rules, only when
+## missing (nothing is started: the package's service is not needed).
+promtool-deps:
+	@if command -v promtool >/dev/null 2>&1; then \
+		echo "promtool is already installed"; \
+	else \
+		apt-get update && apt-get install -y --no-install-recommends prometheus; \
+	fi
+
+## test-rules: the Prometheus config and alert rules of deploy/prometheus, checked and
+## unit-tested by promtool.
+test-rules: promtool-deps
+	promtool check rules deploy/prometheus/alerts.yaml
+	promtool test rules deploy/prometheus/alerts_test.yaml
+	promtool check config deploy/prometheus/prometheus.yml
 
 ## test-e2e: only the SDK end-to-end tests.
 test-e2e: e2e-deps

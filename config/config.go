@@ -54,6 +54,13 @@ type Config struct {
 	// Rules are matched before the built-in ones: the first rule whose method
 	// and path match a request is applied. Default none.
 	Rules []RuleConfig `koanf:"rules"`
+	// Clients maps an OAuth client ID, or a token ID (tok-…, for a client
+	// whose token exchange callfix did not see), to overrides of mode and
+	// country for that client's requests, so that integrations move to
+	// enforce one at a time. Precedence: X-Callfix-Country > client > rule >
+	// global for the country; client > rule > global for the mode. File
+	// only. Default none.
+	Clients map[string]ClientConfig `koanf:"clients"`
 
 	Addresses     AddressesConfig     `koanf:"addresses"`
 	CountryLookup CountryLookupConfig `koanf:"country_lookup"`
@@ -65,6 +72,46 @@ type Config struct {
 	Gateway  GatewayConfig  `koanf:"gateway"`
 	Tracing  TracingConfig  `koanf:"tracing"`
 	Audit    AuditConfig    `koanf:"audit"`
+	Identity IdentityConfig `koanf:"identity"`
+	Metrics  MetricsConfig  `koanf:"metrics"`
+}
+
+// ClientConfig overrides the mode and country of one client's requests.
+// An empty value does not override.
+type ClientConfig struct {
+	// Mode is enforce, rewrite or audit.
+	Mode string `koanf:"mode" yaml:"mode,omitempty"`
+	// Country is the ISO 3166 alpha-2 country the client's national numbers
+	// are read in.
+	Country string `koanf:"country" yaml:"country,omitempty"`
+}
+
+// IdentityConfig is how callfix tells clients apart (docs/AUDIT.md:
+// client_id, token_id, client_address, user_agent).
+type IdentityConfig struct {
+	// TokenKey is the HMAC key of token IDs and of the token map: give every
+	// replica the same key so that a token has the same token_id on all of
+	// them. Secret: redacted in output. Default "" (a random key per
+	// process: token IDs change on restart and differ between replicas).
+	TokenKey Secret `koanf:"token_key" secret:"true"`
+	// MaxTokens bounds the map from access tokens (as keyed hashes, never
+	// the tokens) to client IDs, learned from token exchanges on
+	// /oauth/token; when full, the entry that expires first is dropped.
+	// About 100 bytes an entry. Not reloadable. Default 10000 (thousands of
+	// clients, each with a token or two alive).
+	MaxTokens int `koanf:"max_tokens"`
+	// MaxUserAgentBytes is where user_agent is cut (at a UTF-8 boundary) in
+	// audit records and spans; 0 leaves it out. Default 256.
+	MaxUserAgentBytes int `koanf:"max_user_agent_bytes"`
+}
+
+// MetricsConfig bounds what the Prometheus metrics carry.
+type MetricsConfig struct {
+	// MaxClients is how many distinct clients get their own value of the
+	// client label on the intercepted-request metrics: the first ones seen;
+	// later ones are "other". 0 labels every client "other". Not
+	// reloadable. Default 100.
+	MaxClients int `koanf:"max_clients"`
 }
 
 // AddressesConfig says which values are kept on purpose: forwarded byte for
@@ -155,6 +202,12 @@ type ServerConfig struct {
 	// listener at once (nothing routes by readiness: systemd, Compose).
 	// Default 5s.
 	ShutdownDelay time.Duration `koanf:"shutdown_delay"`
+	// TrustedProxies are the addresses (192.0.2.7) and networks
+	// (10.0.0.0/8) of load balancers in front of callfix: for a request from
+	// one of them, client_address is the first X-Forwarded-For hop instead
+	// of the peer. Anyone can send X-Forwarded-For, so list only proxies
+	// that set it. Default none (client_address is always the peer).
+	TrustedProxies []string `koanf:"trusted_proxies"`
 }
 
 // TLSConfig enables TLS on the listener. Both files or neither.
@@ -240,6 +293,12 @@ type RuleConfig struct {
 	Path string `koanf:"path" yaml:"path"`
 	// Fields to repair.
 	Fields []FieldConfig `koanf:"fields" yaml:"fields"`
+	// Mode overrides the global mode for requests this rule matches (a
+	// client's own mode in clients: wins). Default "" (the global mode).
+	Mode string `koanf:"mode" yaml:"mode,omitempty"`
+	// Country overrides the global country for this rule's requests (a
+	// client's country and X-Callfix-Country win). Default "" (the global).
+	Country string `koanf:"country" yaml:"country,omitempty"`
 }
 
 // FieldConfig is a JSON path and a format (address, tel, e164, user).
@@ -279,6 +338,8 @@ func Defaults() Config {
 		Limits:        LimitsConfig{MaxBodyBytes: 1 << 20, MaxContentCodings: 2, MaxDetails: 20},
 		Tracing:       TracingConfig{SampleRatio: 1},
 		Audit:         AuditConfig{Enabled: true, FlushInterval: 100 * time.Millisecond, BufferBytes: 64 << 10},
+		Identity:      IdentityConfig{MaxTokens: 10000, MaxUserAgentBytes: 256},
+		Metrics:       MetricsConfig{MaxClients: 100},
 	}
 }
 

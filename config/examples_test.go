@@ -31,7 +31,7 @@ func TestDocs_ListEveryKey(t *testing.T) {
 		if !strings.Contains(doc, "| `"+k.Name+"` |") {
 			t.Errorf("docs/CONFIG.md has no row for %s", k.Name)
 		}
-		if k.Name != "rules" && !strings.Contains(doc, "`"+k.Env+"`") {
+		if k.Name != "rules" && k.Name != "clients" && !strings.Contains(doc, "`"+k.Env+"`") { // file only
 			t.Errorf("docs/CONFIG.md does not name %s", k.Env)
 		}
 		if k.Flag != "" && !strings.Contains(doc, "`--"+k.Flag+"`") {

@@ -48,6 +48,7 @@ var notReloadable = map[string]bool{
 	"server.write_timeout": true, "server.idle_timeout": true,
 	"tracing.endpoint": true, "tracing.protocol": true, "tracing.headers": true, "tracing.sample_ratio": true,
 	"audit.enabled": true, "audit.file": true, "audit.flush_interval": true, "audit.buffer_bytes": true,
+	"identity.token_key": true, "identity.max_tokens": true, "metrics.max_clients": true,
 }
 
 var (
@@ -214,6 +215,11 @@ func (k *Key) set(c *Config, raw any) error {
 		v.Set(reflect.ValueOf(rules))
 		return err
 	case reflect.Map:
+		if k.typ.Elem().Kind() == reflect.Struct {
+			clients, err := decodeClients(raw)
+			v.Set(reflect.ValueOf(clients))
+			return err
+		}
 		m, err := stringMap(raw)
 		if err != nil {
 			return err
@@ -373,6 +379,10 @@ func decodeRules(raw any) ([]RuleConfig, error) {
 				r.Method, _ = v.(string)
 			case "path":
 				r.Path, _ = v.(string)
+			case "mode":
+				r.Mode, _ = v.(string)
+			case "country":
+				r.Country, _ = v.(string)
 			case "fields":
 				fl, ok := v.([]any)
 				if !ok {
@@ -400,7 +410,7 @@ func decodeRules(raw any) ([]RuleConfig, error) {
 					r.Fields = append(r.Fields, f)
 				}
 			default:
-				unknown(at, name, []string{"method", "path", "fields"})
+				unknown(at, name, []string{"method", "path", "fields", "mode", "country"})
 			}
 		}
 		rules = append(rules, r)

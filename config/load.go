@@ -108,8 +108,8 @@ func Load(opts Options) (*Loaded, error) {
 				msg += ": see docs/CONFIG.md for the variables callfix reads"
 			}
 			probs = append(probs, msg)
-		case key.Name == "rules":
-			probs = append(probs, name+": rules cannot be set from the environment: put them in the config file")
+		case key.Name == "rules" || key.Name == "clients":
+			probs = append(probs, name+": "+key.Name+" cannot be set from the environment: put them in the config file")
 		default:
 			envLayer[key.Name] = env[name]
 		}
@@ -126,8 +126,8 @@ func Load(opts Options) (*Loaded, error) {
 				msg += ": did you mean " + s + "?"
 			}
 			probs = append(probs, msg)
-		case key.Name == "rules":
-			probs = append(probs, "--set rules: rules cannot be set from flags: put them in the config file")
+		case key.Name == "rules" || key.Name == "clients":
+			probs = append(probs, "--set "+key.Name+": "+key.Name+" cannot be set from flags: put them in the config file")
 		default:
 			flagLayer[name] = val
 		}

@@ -47,6 +47,10 @@ func Render(s *Snapshot) []byte {
 			renderRules(&b, c.Rules, comment)
 			continue
 		}
+		if k.Name == "clients" {
+			renderClients(&b, c.Clients, comment)
+			continue
+		}
 		b.WriteString(indent + leaf + ": " + renderValue(v, k.Secret) + comment + "\n")
 	}
 	return []byte(b.String())
@@ -103,7 +107,14 @@ func renderRules(b *strings.Builder, rules []RuleConfig, comment string) {
 	}
 	b.WriteString("rules:" + comment + "\n")
 	for _, r := range rules {
-		fmt.Fprintf(b, "  - method: %s\n    path: %s\n    fields:\n", strconv.Quote(r.Method), strconv.Quote(r.Path))
+		fmt.Fprintf(b, "  - method: %s\n    path: %s\n", strconv.Quote(r.Method), strconv.Quote(r.Path))
+		if r.Mode != "" {
+			fmt.Fprintf(b, "    mode: %s\n", strconv.Quote(r.Mode))
+		}
+		if r.Country != "" {
+			fmt.Fprintf(b, "    country: %s\n", strconv.Quote(r.Country))
+		}
+		b.WriteString("    fields:\n")
 		for _, f := range r.Fields {
 			fmt.Fprintf(b, "      - {path: %s, format: %s}\n", strconv.Quote(f.Path), strconv.Quote(f.Format))
 		}

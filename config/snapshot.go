@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"strings"
 	"time"
@@ -35,6 +36,8 @@ type Snapshot struct {
 	Level         rewrite.Level
 	Engine        *rewrite.Engine
 	LoadedAt      time.Time
+	// Overrides are the per-rule and per-client modes and countries.
+	Overrides Overrides
 }
 
 // Build validates l and derives a Snapshot. Problems are returned all at
@@ -99,6 +102,9 @@ func Build(l *Loaded) (*Snapshot, error) {
 	c.Addresses.Keep = append([]string(nil), c.Addresses.Keep...)
 	c.Gateway.APIPrefixes = append([]string(nil), c.Gateway.APIPrefixes...)
 	c.Gateway.LoginPrefixes = append([]string(nil), c.Gateway.LoginPrefixes...)
+	c.Server.TrustedProxies = append([]string(nil), c.Server.TrustedProxies...)
+	c.Clients = maps.Clone(c.Clients)
+	s.Overrides = buildOverrides(&c, s.Mode, s.Country)
 	s.Config = c
 	return s, nil
 }

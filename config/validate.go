@@ -160,6 +160,8 @@ func Validate(c *Config) error {
 		add("tracing.sample_ratio", "%v is not between 0 and 1: use 1 to sample every trace, 0.1 for one in ten", c.Tracing.SampleRatio)
 	}
 
+	validateIdentity(c, add)
+
 	if len(c.Rules) == 0 && !c.BuiltinRules {
 		add("rules", "there are no rules: with builtin_rules: false, list at least one rule (callfix would only pass traffic through)")
 	}

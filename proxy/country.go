@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"container/list"
 	"context"
 	"crypto/hmac"
@@ -50,9 +49,6 @@ import (
 // orgPath is the Genesys Cloud resource that names the organisation of a
 // token, with its defaultCountryCode.
 const orgPath = "/api/v2/organizations/me"
-
-// hdrAuthorization carries the bearer token whose organisation is looked up.
-var hdrAuthorization = []byte("Authorization")
 
 // originLearnt is where the country came from when it was learnt.
 const originLearnt = "the default country of the organisation in Genesys Cloud (country: auto); send `X-Callfix-Country` to choose another"
@@ -293,11 +289,11 @@ func (l *lookupClient) do(req *fasthttp.Request, resp *fasthttp.Response) (strin
 	return cc, telemetry.LookupSuccess, status, nil
 }
 
-// bearer returns the Authorization header value when it holds a bearer
-// token, else nil.
-func bearer(auth []byte) []byte {
-	const scheme = "bearer "
-	if len(auth) <= len(scheme) || !bytes.EqualFold(auth[:len(scheme)], []byte(scheme)) || len(bytes.TrimSpace(auth[len(scheme):])) == 0 {
+// bearerHeader returns the Authorization header value when it holds a
+// bearer token (bearer, in identity.go, finds it), or nil: the lookup sends
+// the header as the client sent it.
+func bearerHeader(auth []byte) []byte {
+	if len(bearer(auth)) == 0 {
 		return nil
 	}
 	return auth

@@ -84,11 +84,11 @@ func TestCountryCache_KeyIsNotTheToken(t *testing.T) {
 	}
 }
 
-func TestBearer(t *testing.T) {
+func TestBearerHeader(t *testing.T) {
 	f := func(in string, want bool) {
 		t.Helper()
-		if got := bearer([]byte(in)) != nil; got != want {
-			t.Errorf("bearer(%q) = %v, want %v", in, got, want)
+		if got := bearerHeader([]byte(in)); (got != nil) != want || got != nil && string(got) != in {
+			t.Errorf("bearerHeader(%q) = %q, want the header: %v", in, got, want)
 		}
 	}
 	f("Bearer abc", true)

@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/callfix/callfix/config"
 	"github.com/callfix/callfix/internal/apierror"
 	"github.com/callfix/callfix/internal/telemetry"
 	"github.com/callfix/callfix/rewrite"
@@ -26,8 +27,13 @@ import (
 
 var errTooLarge = errors.New("body larger than the limit")
 
-// originHeader is where the country came from when the client chose it.
-const originHeader = "sent in X-Callfix-Country"
+// Where the country came from, for the 400's message, when it is not the
+// snapshot's own (config.Snapshot.CountryOrigin).
+const (
+	originHeader = "sent in X-Callfix-Country"
+	originClient = "set for this client in clients:; send `X-Callfix-Country` to choose another"
+	originRule   = "set by the rule's own country; send `X-Callfix-Country` to choose another"
+)
 
 // intercept reads a request that matches a rule, rewrites it, and forwards
 // it or answers 400 according to the mode; ref, when set, is the refusal
@@ -53,6 +59,7 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, h *head, ref ref
 		}
 		if server != nil {
 			server.SetAttributes(attribute.String(telemetry.AttrRequestID, rec.RequestID))
+			server.SetAttributes(rec.Client.SpanAttributes()...)
 			s.tel.RecordRewriteSpan(sctx, &rec)
 		}
 		s.tel.Intercepted(sctx, &rec)
@@ -99,15 +106,29 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, h *head, ref ref
 		fail(ref)
 		return
 	}
-	// origin says where rec.Country came from, for the 400's message.
-	origin := st.snap.CountryOrigin
+	// Who sent it, and so its mode and country (config.Overrides.Resolve:
+	// X-Callfix-Country > client > rule > global, where country: auto
+	// learns the global one).
+	rec.Client = s.identify(ctx, st)
+	hdrCC := ""
 	if v := h.country; len(v) > 0 {
-		cc := strings.ToUpper(strings.TrimSpace(string(v)))
-		if !rewrite.KnownCountry(cc) {
+		hdrCC = strings.ToUpper(strings.TrimSpace(string(v)))
+		if !rewrite.KnownCountry(hdrCC) {
 			fail(badRequest("invalid_country", "X-Callfix-Country", "X-Callfix-Country must be an ISO 3166 alpha-2 country with a numbering plan, such as US or GB"))
 			return
 		}
-		rec.Country, origin = cc, originHeader
+	}
+	resolved := st.snap.Overrides.Resolve(rt.Name(), rec.Client.ID, rec.Client.TokenID, hdrCC)
+	rec.Mode, rec.Country = resolved.Mode, resolved.Country
+	// origin says where rec.Country came from, for the 400's message.
+	origin := st.snap.CountryOrigin
+	switch resolved.CountryOrigin {
+	case config.OriginHeader:
+		origin = originHeader
+	case config.OriginClient:
+		origin = originClient
+	case config.OriginRule:
+		origin = originRule
 	}
 
 	limit := st.maxBody
@@ -140,8 +161,8 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, h *head, ref ref
 	raw := buf.B
 
 	// country: auto, and the client did not choose: the organisation's.
-	if len(h.country) == 0 && st.snap.CountryAuto {
-		if tok := bearer(h.auth); tok != nil {
+	if resolved.CountryOrigin == config.OriginGlobal && st.snap.CountryAuto {
+		if tok := bearerHeader(h.auth); tok != nil {
 			setID()
 			if cc, ok := s.learnCountry(sctx, st, tok, rec.RequestID); ok {
 				rec.Country, origin = cc, originLearnt
@@ -172,7 +193,7 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, h *head, ref ref
 	}
 
 	res := st.snap.Engine.Rewrite(rt, body, rec.Country)
-	d := rewrite.Decide(st.snap.Mode, body, &res)
+	d := rewrite.Decide(rec.Mode, body, &res)
 	rec.RewriteEnd = time.Now()
 	setID()
 	rec.Outcome, rec.Changes, rec.Problems, rec.Kept, rec.Skipped = d.Outcome, res.Changes, res.Problems, res.Kept, res.Skipped

@@ -58,6 +58,7 @@ func startOtelRig(t testing.TB, flags map[string]string, yaml string) *otelRig {
 			SampleRatio: c.Tracing.SampleRatio,
 			Getenv:      func(string) string { return "" },
 			AuditWriter: r.audit,
+			MaxClients:  c.Metrics.MaxClients,
 		})
 		if err != nil {
 			t.Fatalf("telemetry.New: %v", err)
@@ -392,12 +393,15 @@ func TestOTel_Rewritten_SpansAuditMetricsAndPropagation(t *testing.T) {
 	// Metrics: the route template, bounded labels.
 	for _, want := range []string{
 		`callfix_requests_total{outcome="rewritten",route="POST /api/v2/conversations/calls",status_class="2xx"} 1`,
-		`callfix_rewrites_total{field="phoneNumber",kind="phone",route="POST /api/v2/conversations/calls"} 1`,
 		`callfix_upstream_request_duration_seconds_count{status_class="2xx",upstream="api"} 1`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s:\n%s", want, otelGrep(metrics, "callfix_"))
 		}
+	}
+	// The request carried a bearer token: its token ID is the client label.
+	if want := `(?m)^callfix_rewrites_total\{client="tok-[0-9a-f]{16}",field="phoneNumber",kind="phone",route="POST /api/v2/conversations/calls"\} 1$`; !regexp.MustCompile(want).MatchString(metrics) {
+		t.Errorf("metrics lack %s:\n%s", want, otelGrep(metrics, "callfix_"))
 	}
 	if strings.Contains(metrics, "5550100042") || strings.Contains(metrics, "secretQuery") {
 		t.Errorf("metrics hold request data")
@@ -493,7 +497,7 @@ func TestOTel_Unchanged_Rejected_Audited(t *testing.T) {
 				t.Errorf("span name %q holds the raw path", s.Name)
 			}
 		}
-		if !strings.Contains(metrics, `callfix_rewrites_total{field="participants[].address",kind="phone",route="POST /api/v2/conversations/calls/user/{userId}"} 2`) {
+		if !regexp.MustCompile(`callfix_rewrites_total\{client="tok-[0-9a-f]{16}",field="participants\[\]\.address",kind="phone",route="POST /api/v2/conversations/calls/user/\{userId\}"\} 2`).MatchString(metrics) {
 			t.Errorf("metrics lack the templated field label:\n%s", otelGrep(metrics, "callfix_rewrites"))
 		}
 		if strings.Contains(metrics, otelUserID) || regexp.MustCompile(`\[\d+\]`).MatchString(otelGrep(metrics, "callfix_")) {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -79,6 +80,8 @@ type Server struct {
 	// them, so that the common request does not look.
 	early  sync.Map // *fasthttp.RequestHeader → *earlyRefusal
 	earlyN atomic.Int64
+
+	tokens *tokenMap // identity.go
 }
 
 // state is what one configuration snapshot needs at request time.
@@ -95,7 +98,9 @@ type state struct {
 	timeout       time.Duration
 	// lookup asks the API host for an organisation's country; nil unless
 	// country is auto.
-	lookup *lookupClient
+	lookup       *lookupClient
+	trusted      []netip.Prefix // server.trusted_proxies
+	maxUserAgent int            // identity.max_user_agent_bytes
 }
 
 // New builds a Server on the manager's current configuration and follows
@@ -116,6 +121,8 @@ func New(opts Options) (*Server, error) {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	s.idPrefix = hex.EncodeToString(b[:])
+	id := &opts.Config.Current().Config.Identity
+	s.tokens = newTokenMap([]byte(id.TokenKey.Value()), id.MaxTokens)
 	st, err := newState(opts.Config.Current(), nil, s.dial)
 	if err != nil {
 		return nil, err
@@ -197,7 +204,8 @@ func newState(snap *config.Snapshot, prev *state, dial func(string) (net.Conn, e
 	mode, _ := telemetry.ParseMaskMode(c.Mask)
 	st := &state{snap: snap, api: api, login: login, maxBody: int(c.Limits.MaxBodyBytes), timeout: c.Upstream.Timeout,
 		maxMethod: c.Server.MaxMethodBytes, maxCodings: c.Limits.MaxContentCodings, maxDetails: c.Limits.MaxDetails,
-		masker: telemetry.Masker{Mode: mode, Key: []byte(c.MaskKey.Value())}}
+		masker:  telemetry.Masker{Mode: mode, Key: []byte(c.MaskKey.Value())},
+		trusted: snap.TrustedProxies(), maxUserAgent: c.Identity.MaxUserAgentBytes}
 	if snap.CountryAuto {
 		var prevLookup *lookupClient
 		if prev != nil {
@@ -314,6 +322,10 @@ func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	}
 	if h.intercepted() {
 		s.intercept(ctx, st, &h, refusal{})
+		return
+	}
+	if h.up == st.login && isTokenExchange(in.Method(), h.path) {
+		s.tokenExchange(ctx, st, h.up, h.target, h.path)
 		return
 	}
 	if st.snap.Config.Tracing.Passthrough && s.tel.Tracing() {

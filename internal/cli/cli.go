@@ -34,6 +34,7 @@ Usage:
   callfix [serve] [flags]          run the proxy (see 'callfix help serve')
   callfix check [flags] [FILE|-]   show what callfix would forward for a request body
   callfix config [flags]           print the effective configuration, with where each value came from
+  callfix report [flags] [FILE...] turn audit logs into a report: per client, field and reason, over time
   callfix regions                  list the Genesys Cloud regions callfix knows
   callfix version                  print the version
   callfix help [COMMAND]           show help for a command
@@ -56,6 +57,8 @@ func Run(args []string, env Env) int {
 		return runCheck(rest, env)
 	case "config":
 		return runConfig(rest, env)
+	case "report":
+		return runReport(rest, env)
 	case "regions":
 		return runRegions(rest, env)
 	case "version", "--version", "-version":

@@ -206,6 +206,7 @@ func newTelemetry(c *config.Config, env Env, log *slog.Logger) (*telemetry.Telem
 		// on every other way out of serve, by closeAudit below.
 		AuditFlushInterval: c.Audit.FlushInterval,
 		AuditBufferBytes:   int(c.Audit.BufferBytes),
+		MaxClients:         c.Metrics.MaxClients,
 	})
 	if err != nil {
 		closeAudit()
@@ -232,5 +233,8 @@ func warnDangerous(log *slog.Logger, c *config.Config) {
 	}
 	if host, _, err := net.SplitHostPort(c.AdminListen); err == nil && host != "127.0.0.1" && host != "localhost" && host != "::1" {
 		log.Warn("the admin listener is not on loopback: /metrics is reachable from the network", "admin_listen", c.AdminListen)
+	}
+	if c.Identity.TokenKey == "" {
+		log.Info("identity.token_key is not set: token IDs are random per process, so they differ between replicas and restarts; set one key for all replicas to group records by token_id")
 	}
 }

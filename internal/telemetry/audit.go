@@ -108,6 +108,11 @@ func (a *auditWriter) write(traceID trace.TraceID, hasTrace bool, r *Record, now
 	b = strconv.AppendInt(b, int64(r.Upstream), 10)
 	b = append(b, `,"duration_ms":`...)
 	b = strconv.AppendFloat(b, float64(r.Duration.Microseconds())/1000, 'g', -1, 64)
+	// Client identity: each field only when known (docs/AUDIT.md).
+	b = appendField(b, `,"client_id":`, r.Client.ID)
+	b = appendField(b, `,"token_id":`, r.Client.TokenID)
+	b = appendField(b, `,"client_address":`, r.Client.Address)
+	b = appendField(b, `,"user_agent":`, r.Client.UserAgent)
 	if r.Skipped != rewrite.SkipNone {
 		b = append(b, `,"skipped":`...)
 		b = appendJSON(b, r.Skipped.String())
@@ -118,6 +123,14 @@ func (a *auditWriter) write(traceID trace.TraceID, hasTrace bool, r *Record, now
 	a.mu.Unlock()
 	*bp = b
 	auditBufs.Put(bp)
+}
+
+// appendField appends a string field when it is not empty.
+func appendField(b []byte, key, v string) []byte {
+	if v == "" {
+		return b
+	}
+	return appendJSON(append(b, key...), v)
 }
 
 // appendJSON appends s as a JSON string, escaping quotes, backslashes,

@@ -66,6 +66,10 @@ func TestAuditWriter_MatchesSlogRecord(t *testing.T) {
 	atLimit := many
 	atLimit.Changes, atLimit.Problems = many.Changes[:2], many.Problems[:1]
 	f(atLimit)
+	f(Record{RequestID: "r-6", Route: "POST /y", Mode: rewrite.ModeEnforce, Outcome: rewrite.OutcomeUnchanged, Status: 200,
+		Client: Client{ID: "crm", TokenID: "tok-0123456789abcdef", Address: "2001:db8::1", UserAgent: "Agent/1 \"x\"\n\u2028\xff"}})
+	f(Record{RequestID: "r-7", Route: "POST /y", Mode: rewrite.ModeEnforce, Outcome: rewrite.OutcomeUnchanged, Status: 200,
+		Client: Client{TokenID: "tok-0123456789abcdef", Address: "192.0.2.1"}})
 }
 
 // An audit record lists at most MaxListed changes and problems and then
@@ -150,6 +154,11 @@ func slogAudit(log *slog.Logger, r *Record) {
 		slog.Int("upstream_status", r.Upstream),
 		slog.Float64("duration_ms", float64(r.Duration.Microseconds())/1000),
 	)
+	for _, f := range []struct{ k, v string }{{"client_id", r.Client.ID}, {"token_id", r.Client.TokenID}, {"client_address", r.Client.Address}, {"user_agent", r.Client.UserAgent}} {
+		if f.v != "" {
+			attrs = append(attrs, slog.String(f.k, f.v))
+		}
+	}
 	if r.Skipped != rewrite.SkipNone {
 		attrs = append(attrs, slog.String("skipped", r.Skipped.String()))
 	}

@@ -46,6 +46,8 @@ type Record struct {
 	// record and the span events list (limits.max_details); the audit
 	// record then counts them all. Changes and Problems hold them all.
 	MaxListed int
+	// Client is who sent the request (docs/AUDIT.md, client identity).
+	Client Client
 }
 
 // listed returns how many of n changes or problems a record lists.
@@ -104,6 +106,7 @@ func (t *Telemetry) RecordRewriteSpan(ctx context.Context, r *Record) {
 	if r.Skipped != rewrite.SkipNone {
 		span.SetAttributes(attribute.String(AttrSkipped, r.Skipped.String()))
 	}
+	r.Client.setSpanAttributes(span)
 	for _, c := range r.Changes[:r.listed(len(r.Changes))] {
 		span.AddEvent(EventChange, trace.WithTimestamp(r.RewriteEnd), trace.WithAttributes(
 			attribute.String(AttrField, c.Path),
@@ -137,12 +140,18 @@ func (t *Telemetry) RecordRewriteSpan(ctx context.Context, r *Record) {
 // Intercepted counts an intercepted request in the metrics and writes its
 // audit record.
 func (t *Telemetry) Intercepted(ctx context.Context, r *Record) {
+	// The client label is there only for requests with an identity, so
+	// that series of requests without one keep the labels they always had.
+	client, clientKey := t.clients.label(r), "client"
+	if client == "" {
+		clientKey = ""
+	}
 	t.requests.Add(ctx, 1, t.addOpts(labelKey{"route", r.Route, "outcome", string(r.Outcome), "status_class", statusClass(r.Status)})...)
 	for _, c := range r.Changes {
-		t.rewrites.Add(ctx, 1, t.addOpts(labelKey{"route", r.Route, "field", template(c.Path), "kind", c.Kind.String()})...)
+		t.rewrites.Add(ctx, 1, t.addOpts(labelKey{"route", r.Route, "field", template(c.Path), "kind", c.Kind.String(), clientKey, client})...)
 	}
 	for _, p := range r.Problems {
-		opts := t.addOpts(labelKey{"route", r.Route, "field", template(p.Path), "reason", p.Reason.Code()})
+		opts := t.addOpts(labelKey{"route", r.Route, "field", template(p.Path), "reason", p.Reason.Code(), clientKey, client})
 		t.problems.Add(ctx, 1, opts...)
 		if r.Outcome == rewrite.OutcomeRejected {
 			t.rejects.Add(ctx, 1, opts...)
@@ -166,18 +175,24 @@ func (t *Telemetry) Intercepted(ctx context.Context, r *Record) {
 	}
 }
 
-// labelKey names three label pairs. Every value is bounded (route and field
-// templates from the rules, outcomes, kinds, reasons, status classes), so
-// the cache of option slices stays small, and a request's metrics cost map
-// lookups instead of attribute sets built and thrown away.
-type labelKey [6]string
+// labelKey names up to four label pairs (a pair with an empty name is
+// left out). Every value is bounded (route and field templates from the
+// rules, outcomes, kinds, reasons, status classes, metrics.max_clients
+// clients), so the cache of option slices stays small, and a request's
+// metrics cost map lookups instead of attribute sets built and thrown away.
+type labelKey [8]string
 
 func (t *Telemetry) addOpts(k labelKey) []metric.AddOption {
 	if v, ok := t.optCache.Load(k); ok {
 		return v.([]metric.AddOption)
 	}
-	opts := []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
-		attribute.String(k[0], k[1]), attribute.String(k[2], k[3]), attribute.String(k[4], k[5])))}
+	kvs := make([]attribute.KeyValue, 0, 4)
+	for i := 0; i < len(k); i += 2 {
+		if k[i] != "" {
+			kvs = append(kvs, attribute.String(k[i], k[i+1]))
+		}
+	}
+	opts := []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(kvs...))}
 	t.optCache.Store(k, opts)
 	return opts
 }

@@ -72,6 +72,11 @@ type Options struct {
 	// SpanProcessor, if not nil, receives spans in addition to (or, without
 	// an endpoint, instead of) the OTLP exporter. Tests use it.
 	SpanProcessor sdktrace.SpanProcessor
+	// MaxClients is how many distinct clients get their own value of the
+	// client label (metrics.max_clients); the rest are "other". 0 labels
+	// every client "other"; callfix serve passes metrics.max_clients,
+	// default 100.
+	MaxClients int
 }
 
 // Telemetry holds the tracer and meter providers and the instruments.
@@ -98,6 +103,7 @@ type Telemetry struct {
 	passSets [2][6][]metric.AddOption
 	durSets  [2][6][]metric.RecordOption
 	optCache sync.Map // labelKey → []metric.AddOption
+	clients  clientLabels
 }
 
 // Disabled returns telemetry that records nothing: no tracer, metrics to a
@@ -116,7 +122,7 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	t := &Telemetry{log: opts.Logger,
+	t := &Telemetry{log: opts.Logger, clients: clientLabels{max: opts.MaxClients},
 		propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})}
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
