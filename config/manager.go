@@ -137,6 +137,7 @@ func (m *Manager) Watch(ctx context.Context) {
 		return
 	}
 	events := make(chan struct{}, 1)
+	first := true
 	for ctx.Err() == nil {
 		broken := make(chan struct{})
 		var once sync.Once
@@ -158,6 +159,17 @@ func (m *Manager) Watch(ctx context.Context) {
 				return
 			case <-time.After(time.Second):
 				continue
+			}
+		}
+		if first {
+			first = false
+			// A change between the load and the watch would be missed:
+			// the file written after the snapshot was built is read now.
+			if st, err := os.Stat(path); err == nil && st.ModTime().After(m.Current().LoadedAt) {
+				select {
+				case events <- struct{}{}:
+				default:
+				}
 			}
 		}
 		m.debounce(ctx, events, broken)

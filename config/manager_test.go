@@ -437,3 +437,30 @@ func TestManager_NewManagerReportsEveryProblem(t *testing.T) {
 		t.Errorf("NewManager: %d problems, want 2:\n%v", got, err)
 	}
 }
+
+// A change made after the configuration was loaded but before the watch
+// is armed is not missed: the watch reads a file newer than the snapshot.
+func TestManager_WatchAppliesAChangeMadeBeforeItStarted(t *testing.T) {
+	m, path := newManager(t, "mode: enforce\n")
+	if err := os.WriteFile(path, []byte("mode: audit\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	later := m.Current().LoadedAt.Add(time.Second)
+	if err := os.Chtimes(path, later, later); err != nil {
+		t.Fatal(err)
+	}
+	startWatch(t, m)
+	waitForMode(t, m, "audit")
+
+	// A file no newer than the snapshot is not read again.
+	m2, path2 := newManager(t, "mode: enforce\n")
+	earlier := m2.Current().LoadedAt.Add(-time.Minute)
+	if err := os.Chtimes(path2, earlier, earlier); err != nil {
+		t.Fatal(err)
+	}
+	startWatch(t, m2)
+	time.Sleep(300 * time.Millisecond)
+	if st := m2.Stats(); st.Total != 0 {
+		t.Errorf("Stats() = %+v: an unchanged file was reloaded when the watch started", st)
+	}
+}

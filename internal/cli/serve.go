@@ -49,6 +49,18 @@ func runServe(args []string, env Env) int {
 	if code, ok := parseNoArgs(fs, args, env, " (the config file goes in --config)"); !ok {
 		return code
 	}
+	// The signals are ours before anything is loaded: Go's default action
+	// for SIGHUP ends the process, and a SIGHUP sent while the
+	// configuration loads (a deploy tool reloading at once) must be a
+	// reload, not a crash. It waits in the channel until the watch runs.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	// Room for two: a second signal, however soon, ends the shutdown delay.
+	term := make(chan os.Signal, 2)
+	signal.Notify(term, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(term)
+
 	log := slog.New(slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	mgr, ok := cf.manager("serve", env, log)
 	if !ok {
@@ -96,14 +108,7 @@ func runServe(args []string, env Env) int {
 	}()
 	go func() { errc <- admin.Serve(adminLn) }()
 	go mgr.Watch(ctx)
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go mgr.WatchSignals(ctx, hup)
-	// Room for two: a second signal, however soon, ends the shutdown delay.
-	term := make(chan os.Signal, 2)
-	signal.Notify(term, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(term)
 
 	// The listeners are bound, so connections queue from now on: ready.
 	srv.SetReady(true)

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// writeFIFO writes body to the named pipe path once callfix opens it for
+// reading, or fails when the process has gone (never blocks on a pipe
+// nobody reads).
+func writeFIFO(t *testing.T, path, body string, exited <-chan struct{}) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+		if err == nil {
+			_, err = f.WriteString(body)
+			f.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		if !errors.Is(err, syscall.ENXIO) {
+			t.Fatal(err)
+		}
+		select {
+		case <-exited:
+			t.Fatalf("callfix exited before it read its configuration")
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("callfix did not open %s for reading within 5s", path)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A SIGHUP that arrives while the configuration is still being read is a
+// reload once callfix runs, never the end of the process (Go's default
+// action for SIGHUP). The configuration file is a named pipe, so callfix
+// is held in the middle of loading it while the signal is sent.
+func TestServe_SIGHUPWhileLoading_ReloadsNotDies(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "callfix.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("no named pipes here: %v", err)
+	}
+	cmd := exec.Command(binary, "serve", "--config", fifo, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+		"--upstream-api", "http://127.0.0.1:9", "--upstream-login", "http://127.0.0.1:9", "--set", "server.shutdown_delay=0")
+	cmd.Env = cleanEnv()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	lines := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default:
+			}
+		}
+		waitErr = cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+
+	// callfix is blocked opening the pipe: the load is under way.
+	time.Sleep(300 * time.Millisecond)
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	writeFIFO(t, fifo, "mode: audit\n", exited)
+	waitLine := func(want string) {
+		t.Helper()
+		timeout := time.After(5 * time.Second)
+		for {
+			select {
+			case l := <-lines:
+				if strings.Contains(l, want) {
+					return
+				}
+			case <-exited:
+				t.Fatalf("callfix exited (%v) before logging %q", waitErr, want)
+			case <-timeout:
+				t.Fatalf("no log line %q within 5s", want)
+			}
+		}
+	}
+	waitLine("callfix serving")
+	// The early SIGHUP is a reload: callfix reads the pipe again.
+	writeFIFO(t, fifo, "mode: rewrite\n", exited)
+	waitLine(`"trigger":"sighup"`)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("callfix did not exit within 10s of SIGTERM")
+	}
+	if waitErr != nil {
+		t.Errorf("callfix exited with %v, want 0", waitErr)
+	}
+}
