@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -92,8 +93,11 @@ type Telemetry struct {
 	log        *slog.Logger
 
 	requests, rewrites, rejects, problems, reloads metric.Int64Counter
-	kept, countryLookups                           metric.Int64Counter
-	upstreamDuration                               metric.Float64Histogram
+	// lastReloadOK and lastReloadAt back the reload gauges.
+	lastReloadOK         atomic.Bool
+	lastReloadAt         atomic.Int64
+	kept, countryLookups metric.Int64Counter
+	upstreamDuration     metric.Float64Histogram
 	// keptSets are the option slices of callfix_kept_total, by KeepReason.
 	keptSets []([]metric.AddOption)
 	// lookupSets are those of callfix_country_lookups_total, by result.
@@ -263,6 +267,30 @@ func (t *Telemetry) initMetrics() error {
 		metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 	errs = append(errs, err)
 	t.upstreamDuration = h
+	// As vmauth does: whether the last reload was applied, and when the
+	// running configuration was (start-up counts), so an alert can see a
+	// bad file that never replaced the good one.
+	t.lastReloadAt.Store(time.Now().Unix())
+	t.lastReloadOK.Store(true)
+	okGauge, err := m.Int64ObservableGauge("callfix_config_last_reload_successful",
+		metric.WithDescription("1 when the last configuration reload was applied (or none was tried since start), 0 when it was refused."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			v := int64(0)
+			if t.lastReloadOK.Load() {
+				v = 1
+			}
+			o.Observe(v)
+			return nil
+		}))
+	errs = append(errs, err)
+	atGauge, err := m.Int64ObservableGauge("callfix_config_last_reload_success_timestamp_seconds",
+		metric.WithDescription("Unix time at which the running configuration was loaded: at start-up or by the last applied reload."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(t.lastReloadAt.Load())
+			return nil
+		}))
+	errs = append(errs, err)
+	_, _ = okGauge, atGauge
 	// Reload counters exist from the start, so a dashboard sees 0, not nothing.
 	for _, r := range []string{"success", "failure"} {
 		t.reloads.Add(context.Background(), 0, metric.WithAttributes(attribute.String("result", r)))
@@ -329,6 +357,10 @@ func (t *Telemetry) ConfigReloaded(ok bool) {
 		result = "failure"
 	}
 	t.reloads.Add(context.Background(), 1, metric.WithAttributes(attribute.String("result", result)))
+	t.lastReloadOK.Store(ok)
+	if ok {
+		t.lastReloadAt.Store(time.Now().Unix())
+	}
 }
 
 // The results of a country lookup (callfix_country_lookups_total): the

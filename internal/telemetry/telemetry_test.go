@@ -753,3 +753,38 @@ func grepLines(text, substr string) string {
 	}
 	return b.String()
 }
+
+// As vmauth exports them: whether the last reload was applied, and when
+// the running configuration was loaded. A refused reload turns the first
+// to 0 and leaves the time of the good configuration.
+func TestMetrics_LastReloadGauges(t *testing.T) {
+	tel, err := telemetry.New(context.Background(), telemetry.Options{Getenv: func(string) string { return "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	read := func() (ok, at float64) {
+		t.Helper()
+		fams := families(t, scrape(t, tel))
+		ok, found1 := value(fams, "callfix_config_last_reload_successful", nil)
+		at, found2 := value(fams, "callfix_config_last_reload_success_timestamp_seconds", nil)
+		if !found1 || !found2 {
+			t.Fatalf("reload gauges missing; the callfix families are %v", callfixNames(fams))
+		}
+		return ok, at
+	}
+	start := float64(time.Now().Unix())
+	if ok, at := read(); ok != 1 || at < start-2 || at > start+2 {
+		t.Errorf("at start: successful %v, timestamp %v; want 1 and about %v", ok, at, start)
+	}
+	tel.ConfigReloaded(false)
+	okAfterBad, atAfterBad := read()
+	if okAfterBad != 0 {
+		t.Errorf("after a refused reload: successful = %v, want 0", okAfterBad)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	tel.ConfigReloaded(true)
+	if ok, at := read(); ok != 1 || at <= atAfterBad {
+		t.Errorf("after an applied reload: successful %v, timestamp %v; want 1 and later than %v", ok, at, atAfterBad)
+	}
+}
