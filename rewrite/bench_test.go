@@ -226,3 +226,21 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(m.Run())
 }
+
+// The fast path's worth at the default level valid: the two national
+// numbers of Rewrite_Valid_TwoFields read by the engine's path (fast path,
+// then IsValidNumberForRegion) and by phonenumbers' general parser alone.
+func benchParseTwoValid(b *testing.B, parse func([]byte, bool, string, Level) (string, string, Reason)) {
+	nums := [][]byte{[]byte("3172224567"), []byte("3175550100")}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		for _, d := range nums {
+			if _, _, why := parse(d, false, "US", LevelValid); why != reasonNone {
+				b.Fatalf("%s: %v", d, why)
+			}
+		}
+	}
+}
+
+func BenchmarkParse_TwoValid_FastPath(b *testing.B)     { benchParseTwoValid(b, parseNumber) }
+func BenchmarkParse_TwoValid_Phonenumbers(b *testing.B) { benchParseTwoValid(b, parseNumberSlow) }
