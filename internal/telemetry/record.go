@@ -34,7 +34,6 @@ type Record struct {
 	// Status is what the client got; Upstream what the upstream answered
 	// (0 when it was not reached).
 	Status, Upstream int
-	Login            bool
 	// Start is when the request arrived; RewriteStart and RewriteEnd
 	// bracket the engine's work; UpstreamDur is the upstream exchange.
 	Start, RewriteStart, RewriteEnd time.Time
@@ -163,11 +162,9 @@ func (t *Telemetry) Intercepted(ctx context.Context, r *Record) {
 		}
 	}
 	if r.Upstream != 0 {
-		u := 0
-		if r.Login {
-			u = 1
-		}
-		t.upstreamDuration.Record(ctx, r.UpstreamDur.Seconds(), t.durSets[u][classIndex(r.Upstream)]...)
+		// Rules match API routes only: an intercepted request's upstream
+		// is the API host.
+		t.upstreamDuration.Record(ctx, r.UpstreamDur.Seconds(), t.durSets[0][classIndex(r.Upstream)]...)
 	}
 	if t.auditW != nil {
 		sc := trace.SpanContextFromContext(ctx)
