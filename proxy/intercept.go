@@ -50,6 +50,12 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, h *head, ref ref
 		sctx, server = s.startServerSpan(ctx, rt.Name(), rt.Pattern(), h.path)
 	}
 	defer func() {
+		// A panic is answered 500 by ServeHTTP, after this runs: the
+		// record and the span say so too, and the panic goes on there.
+		p := recover()
+		if p != nil {
+			rec.Status = 500
+		}
 		rec.Duration = time.Since(start)
 		if rec.RequestID == "" {
 			rec.RequestID = s.requestID(ctx)
@@ -67,6 +73,9 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, h *head, ref ref
 			endWithStatus(server, rec.Status)
 		}
 		s.notify(&rec)
+		if p != nil {
+			panic(p)
+		}
 	}()
 	// The request ID is taken once: without a client's, each call to
 	// requestID makes a new one.
