@@ -77,8 +77,9 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, h *head, ref ref
 			panic(p)
 		}
 	}()
-	// The request ID is taken once: without a client's, each call to
-	// requestID makes a new one.
+	// The request ID is taken once: requestID is stable within a request
+	// (the client's, or callfix's from fasthttp's request ID), but reads
+	// the headers for the client's each time.
 	setID := func() {
 		if rec.RequestID == "" {
 			rec.RequestID = s.requestID(ctx)
