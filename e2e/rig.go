@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/callfix/callfix/internal/upstreamtest"
+	"github.com/callfix/callfix/internal/testsupport/upstreamtest"
 )
 
 // Token is what the login upstream answers to POST /oauth/token.

@@ -21,7 +21,7 @@ import (
 
 	"github.com/callfix/callfix/config"
 	"github.com/callfix/callfix/internal/telemetry"
-	"github.com/callfix/callfix/internal/upstreamtest"
+	"github.com/callfix/callfix/internal/testsupport/upstreamtest"
 	"github.com/callfix/callfix/proxy"
 )
 

@@ -18,9 +18,9 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/callfix/callfix/config"
-	"github.com/callfix/callfix/internal/otlptest"
 	"github.com/callfix/callfix/internal/telemetry"
-	"github.com/callfix/callfix/internal/upstreamtest"
+	"github.com/callfix/callfix/internal/testsupport/otlptest"
+	"github.com/callfix/callfix/internal/testsupport/upstreamtest"
 )
 
 // The names of the telemetry contract (docs/ARCHITECTURE.md).

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/callfix/callfix/e2e"
-	"github.com/callfix/callfix/internal/upstreamtest"
+	"github.com/callfix/callfix/internal/testsupport/upstreamtest"
 )
 
 // sdkRig starts callfix (the binary of TestMain) with recording upstreams;

@@ -20,8 +20,8 @@ import (
 	"github.com/valyala/fasthttp"
 	"go.uber.org/goleak"
 
-	"github.com/callfix/callfix/internal/otlptest"
 	"github.com/callfix/callfix/internal/telemetry"
+	"github.com/callfix/callfix/internal/testsupport/otlptest"
 	"github.com/callfix/callfix/rewrite"
 )
 
