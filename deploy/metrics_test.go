@@ -18,10 +18,9 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
-	"github.com/callfix/callfix/internal/upstreamtest"
+	"github.com/callfix/callfix/internal/testsupport"
+	"github.com/callfix/callfix/internal/testsupport/upstreamtest"
 )
 
 const (
@@ -298,11 +297,7 @@ func scrapeAfterTraffic(t *testing.T) map[string]*dto.MetricFamily {
 	}
 	cmd := exec.Command(bin, "serve", "--config", cfg, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
 		"--upstream-api", up.URL, "--upstream-login", up.URL)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CALLFIX_") && !strings.HasPrefix(kv, "OTEL_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
+	cmd.Env = testsupport.CleanEnv(os.Environ())
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -348,7 +343,7 @@ func scrapeAfterTraffic(t *testing.T) map[string]*dto.MetricFamily {
 
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		families, err := scrape("http://" + admin + "/metrics")
+		families, err := testsupport.ScrapeMetrics("http://" + admin + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -357,16 +352,6 @@ func scrapeAfterTraffic(t *testing.T) map[string]*dto.MetricFamily {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func scrape(url string) (map[string]*dto.MetricFamily, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	return p.TextToMetricFamilies(resp.Body)
 }
 
 func reloads(families map[string]*dto.MetricFamily, result string) float64 {

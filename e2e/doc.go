@@ -2,7 +2,7 @@
 // clients and recording upstreams, on loopback only.
 //
 // A [Rig] starts, for each [Variant], a login and an API upstream
-// (internal/upstreamtest: raw TCP, every request recorded byte for byte) and
+// (internal/testsupport/upstreamtest: raw TCP, every request recorded byte for byte) and
 // a `callfix serve` in front of them, plus a small control endpoint from
 // which a test in any language reads what each upstream received:
 //

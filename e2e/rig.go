@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,7 +15,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/callfix/callfix/internal/upstreamtest"
+	"github.com/callfix/callfix/internal/testsupport"
+	"github.com/callfix/callfix/internal/testsupport/upstreamtest"
 )
 
 // Token is what the login upstream answers to POST /oauth/token.
@@ -50,7 +50,7 @@ type Instance struct {
 	API   *upstreamtest.Upstream
 
 	cmd    *exec.Cmd
-	log    syncBuffer
+	log    testsupport.Buffer
 	exited chan struct{}
 	err    error // from Wait, once exited is closed
 }
@@ -175,7 +175,7 @@ func startInstance(binary string, v Variant) (*Instance, error) {
 		// Nothing routes to a test instance by readiness: stop at once.
 		"--set", "server.shutdown_delay=0"}
 	in.cmd = exec.Command(binary, append(args, v.Args...)...)
-	in.cmd.Env = CleanEnv(os.Environ())
+	in.cmd.Env = testsupport.CleanEnv(os.Environ())
 	in.cmd.Stdout = &in.log
 	setProcAttr(in.cmd, false)
 	pipe, err := in.cmd.StderrPipe()
@@ -246,24 +246,6 @@ func (in *Instance) closeUpstreams() {
 	if in.API != nil {
 		in.API.Close()
 	}
-}
-
-// CleanEnv drops what would make a child behave differently from one
-// machine to the next: CALLFIX_* and OTEL_* (callfix configuration) and
-// proxy variables (a test talks to loopback only); NO_PROXY=* keeps any
-// HTTP library from sending loopback traffic to a proxy.
-func CleanEnv(environ []string) []string {
-	var out []string
-	for _, kv := range environ {
-		k, _, _ := strings.Cut(kv, "=")
-		u := strings.ToUpper(k)
-		if strings.HasPrefix(u, "CALLFIX_") || strings.HasPrefix(u, "OTEL_") ||
-			u == "HTTP_PROXY" || u == "HTTPS_PROXY" || u == "ALL_PROXY" || u == "NO_PROXY" {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return append(out, "NO_PROXY=*", "no_proxy=*")
 }
 
 // Header is one header line as it arrived.
@@ -372,23 +354,6 @@ func APIHandler(q *upstreamtest.Request) upstreamtest.Response {
 		return jsonResponse(200, Conversation)
 	}
 	return notFound("api", q)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // RunTests runs a test command (node --test) in dir with env, writing its

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callfix/callfix/internal/otlptest"
-	"github.com/callfix/callfix/internal/upstreamtest"
+	"github.com/callfix/callfix/internal/testsupport/otlptest"
+	"github.com/callfix/callfix/internal/testsupport/upstreamtest"
 )
 
 // countryLines returns the log lines that say where the default country

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callfix/callfix/internal/upstreamtest"
+	"github.com/callfix/callfix/internal/testsupport/upstreamtest"
 )
 
 // errorRoutes are the routes callfix's own errors are checked on: the API

@@ -21,7 +21,8 @@ import (
 
 	"github.com/callfix/callfix/config"
 	"github.com/callfix/callfix/internal/telemetry"
-	"github.com/callfix/callfix/internal/upstreamtest"
+	"github.com/callfix/callfix/internal/testsupport"
+	"github.com/callfix/callfix/internal/testsupport/upstreamtest"
 	"github.com/callfix/callfix/proxy"
 )
 
@@ -37,7 +38,7 @@ type rig struct {
 	mgr        *config.Manager
 	addr       string // the proxy's host:port
 	api, login *upstreamtest.Upstream
-	logs       *logBuffer
+	logs       *testsupport.Buffer
 	file       string // the config file, when rigOptions.file was set
 
 	serveErr chan error
@@ -73,7 +74,7 @@ type rigOptions struct {
 // when the test ends (the proxy first, so that it can finish its work).
 func startRig(t testing.TB, o rigOptions) *rig {
 	t.Helper()
-	r := &rig{t: t, logs: &logBuffer{}}
+	r := &rig{t: t, logs: &testsupport.Buffer{}}
 	r.api = upstreamtest.Start(t, o.api)
 	r.login = upstreamtest.Start(t, o.login)
 	r.api.DiscardBodies, r.login.DiscardBodies = o.discard, o.discard
@@ -535,24 +536,6 @@ func wantError(t testing.TB, name string, resp *rawResponse, login bool, status 
 func sha(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
-}
-
-// logBuffer collects the proxy's log lines; it is safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 // closedPort returns a loopback address nothing listens on.

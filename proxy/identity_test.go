@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/callfix/callfix/internal/upstreamtest"
+	"github.com/callfix/callfix/internal/testsupport/upstreamtest"
 )
 
 // tokenLogin answers a token exchange with access token AT-<n> for the

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callfix/callfix/internal/upstreamtest"
+	"github.com/callfix/callfix/internal/testsupport/upstreamtest"
 )
 
 // server.max_conns connections are served; one more is answered 503 in

@@ -18,9 +18,10 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/callfix/callfix/config"
-	"github.com/callfix/callfix/internal/otlptest"
 	"github.com/callfix/callfix/internal/telemetry"
-	"github.com/callfix/callfix/internal/upstreamtest"
+	"github.com/callfix/callfix/internal/testsupport"
+	"github.com/callfix/callfix/internal/testsupport/otlptest"
+	"github.com/callfix/callfix/internal/testsupport/upstreamtest"
 )
 
 // The names of the telemetry contract (docs/ARCHITECTURE.md).
@@ -40,7 +41,7 @@ type otelRig struct {
 	*rig
 	tel     *telemetry.Telemetry
 	recv    *otlptest.Receiver
-	audit   *logBuffer
+	audit   *testsupport.Buffer
 	flushed bool
 }
 
@@ -49,7 +50,7 @@ type otelRig struct {
 // to which the upstreams are added.
 func startOtelRig(t testing.TB, flags map[string]string, yaml string) *otelRig {
 	t.Helper()
-	r := &otelRig{audit: &logBuffer{}}
+	r := &otelRig{audit: &testsupport.Buffer{}}
 	r.recv = otlptest.Start(t)
 	o := rigOptions{flags: flags, telemetry: func(c *config.Config) *telemetry.Telemetry {
 		tel, err := telemetry.New(context.Background(), telemetry.Options{

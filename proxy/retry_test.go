@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callfix/callfix/internal/upstreamtest"
+	"github.com/callfix/callfix/internal/testsupport/upstreamtest"
 )
 
 // closeRaw is an answer followed at once by the upstream closing the

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/callfix/callfix/internal/upstreamtest"
+	"github.com/callfix/callfix/internal/testsupport/upstreamtest"
 )
 
 // /oauth/* goes to the login host, everything else to the API host; a

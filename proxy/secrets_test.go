@@ -11,6 +11,7 @@ import (
 
 	"github.com/callfix/callfix/config"
 	"github.com/callfix/callfix/internal/telemetry"
+	"github.com/callfix/callfix/internal/testsupport"
 )
 
 // fasthttp's parse errors quote what they refuse: a header value, a
@@ -122,7 +123,7 @@ func manyAddresses(n int) []byte {
 // list in the message stop at limits.max_details (20), and the message
 // gives the total. The audit record lists as many and counts them all.
 func TestIntercept_ManyProblems_AnswerAndAuditBounded(t *testing.T) {
-	audit := &logBuffer{}
+	audit := &testsupport.Buffer{}
 	r := startRig(t, rigOptions{telemetry: func(*config.Config) *telemetry.Telemetry {
 		tel, err := telemetry.New(context.Background(), telemetry.Options{Getenv: func(string) string { return "" }, AuditWriter: audit})
 		if err != nil {

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callfix/callfix/internal/upstreamtest"
+	"github.com/callfix/callfix/internal/testsupport/upstreamtest"
 )
 
 // auditRecords reads the audit records (msg callfix.audit) among JSON

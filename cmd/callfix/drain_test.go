@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callfix/callfix/internal/upstreamtest"
+	"github.com/callfix/callfix/internal/testsupport/upstreamtest"
 )
 
 // drainClient is one client connection that sends call POSTs and reads

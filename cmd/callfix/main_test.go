@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/callfix/callfix/internal/testsupport"
 )
 
 // binary is the callfix binary built once for the end-to-end tests.
@@ -46,12 +48,7 @@ func runEnv(t *testing.T, env []string, stdin string, args ...string) (string, s
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Dir = "testdata"
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CALLFIX_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, env...)
+	cmd.Env = append(testsupport.CleanEnv(os.Environ()), env...)
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}

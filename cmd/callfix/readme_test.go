@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/callfix/callfix/internal/testsupport"
 )
 
 // TestREADME_CommandsWork runs every command in the README's code blocks,
@@ -53,7 +55,7 @@ func TestREADME_CommandsWork(t *testing.T) {
 			case strings.Contains(line, "callfix "):
 				cmd := exec.Command("sh", "-c", strings.ReplaceAll(line, "callfix ", binary+" "))
 				cmd.Dir = root
-				cmd.Env = cleanEnv()
+				cmd.Env = testsupport.CleanEnv(os.Environ())
 				out, err := cmd.CombinedOutput()
 				if err != nil {
 					t.Errorf("README command %q: %v\n%s", line, err, out)
@@ -126,16 +128,6 @@ func sortedLines(s string) string {
 	return strings.Join(lines, "\n")
 }
 
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CALLFIX_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
 // readmeServe starts a serving command (args after the program; NAME=VALUE
 // items at the end are environment), waits until /readyz answers 200, then
 // stops it with SIGTERM and expects exit 0.
@@ -151,7 +143,7 @@ func readmeServe(t *testing.T, dir, prog string, args ...string) {
 	cmd := exec.CommandContext(ctx, prog, args...)
 	cmd.Dir = dir
 	// Nothing routes to these by readiness: stop at once on SIGTERM.
-	cmd.Env = append(append(cleanEnv(), "CALLFIX_SERVER_SHUTDOWN_DELAY=0s"), env...)
+	cmd.Env = append(append(testsupport.CleanEnv(os.Environ()), "CALLFIX_SERVER_SHUTDOWN_DELAY=0s"), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {

@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callfix/callfix/internal/upstreamtest"
+	"github.com/callfix/callfix/internal/testsupport"
+	"github.com/callfix/callfix/internal/testsupport/upstreamtest"
 )
 
 // The running binary follows its config file: a valid change applies
@@ -70,12 +71,22 @@ func TestServe_ConfigReload_FileAndSIGHUP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	metrics, _ := io.ReadAll(resp.Body)
+	families, err := testsupport.ParseMetrics(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`callfix_config_reloads_total{result="success"}`, `callfix_config_reloads_total{result="failure"}`} {
-		i := strings.Index(string(metrics), want)
-		if i < 0 || strings.HasPrefix(string(metrics)[i+len(want):], " 0\n") {
-			t.Errorf("/metrics has no non-zero %s", want)
+	if err != nil {
+		t.Fatalf("/metrics is not Prometheus text: %v", err)
+	}
+	for _, result := range []string{"success", "failure"} {
+		var n float64
+		for _, m := range families["callfix_config_reloads_total"].GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() == result {
+					n = m.GetCounter().GetValue()
+				}
+			}
+		}
+		if n == 0 {
+			t.Errorf(`/metrics has no non-zero callfix_config_reloads_total{result=%q}`, result)
 		}
 	}
 	if !strings.Contains(p.stderr.String(), "config reload rejected") || !strings.Contains(p.stderr.String(), `\"loud\" is not a mode`) {

@@ -17,7 +17,8 @@ import (
 	"time"
 
 	"github.com/callfix/callfix/e2e"
-	"github.com/callfix/callfix/internal/upstreamtest"
+	"github.com/callfix/callfix/internal/testsupport"
+	"github.com/callfix/callfix/internal/testsupport/upstreamtest"
 )
 
 // sdkRig starts callfix (the binary of TestMain) with recording upstreams;
@@ -277,7 +278,7 @@ func TestSDK_JavaScript(t *testing.T) {
 	}
 
 	r := sdkRig(t)
-	env := append(e2e.CleanEnv(os.Environ()), r.Env()...)
+	env := append(testsupport.CleanEnv(os.Environ()), r.Env()...)
 	// The SDK reads ~/.genesyscloudjavascript/config: a developer's must not count.
 	env = append(env, "HOME="+t.TempDir(), "NODE_OPTIONS=")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

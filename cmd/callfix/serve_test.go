@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -16,40 +15,23 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/callfix/callfix/internal/upstreamtest"
+	"github.com/callfix/callfix/internal/testsupport"
+	"github.com/callfix/callfix/internal/testsupport/upstreamtest"
 )
 
 // serveProc is a running `callfix serve`.
 type serveProc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testsupport.Buffer
 	listen chan string // the proxy's address, once logged
 	admin  string
 	exited chan struct{}
 	code   int
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 var (
@@ -62,13 +44,9 @@ var (
 // if it is still running.
 func startServe(t *testing.T, args ...string) *serveProc {
 	t.Helper()
-	p := &serveProc{t: t, stderr: &syncBuffer{}, listen: make(chan string, 1), exited: make(chan struct{})}
+	p := &serveProc{t: t, stderr: &testsupport.Buffer{}, listen: make(chan string, 1), exited: make(chan struct{})}
 	p.cmd = exec.Command(binary, append([]string{"serve"}, args...)...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CALLFIX_") && !strings.HasPrefix(kv, "OTEL_") {
-			p.cmd.Env = append(p.cmd.Env, kv)
-		}
-	}
+	p.cmd.Env = testsupport.CleanEnv(os.Environ())
 	pipe, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/callfix/callfix/e2e"
+	"github.com/callfix/callfix/internal/testsupport"
 )
 
 func main() { os.Exit(run()) }
@@ -40,7 +41,7 @@ func run() int {
 	if args := flag.Args(); len(args) > 0 {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
-		err := e2e.RunTests(ctx, "", append(e2e.CleanEnv(os.Environ()), r.Env()...), os.Stdout, args[0], args[1:]...)
+		err := e2e.RunTests(ctx, "", append(testsupport.CleanEnv(os.Environ()), r.Env()...), os.Stdout, args[0], args[1:]...)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "rig: %s: %v\n%s", args[0], err, r.Logs())
 			var ee *exec.ExitError

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/callfix/callfix/internal/telemetry"
+	"github.com/callfix/callfix/internal/testsupport"
 	"github.com/callfix/callfix/rewrite"
 )
 
@@ -177,7 +178,7 @@ func TestRecordRewriteSpan_RejectedIsAnErrorAndSkippedIsSaid(t *testing.T) {
 // audit writes r through the audit writer and returns the decoded record.
 func audit(t testing.TB, opts telemetry.Options, ctx context.Context, r *telemetry.Record) (map[string]any, string) {
 	t.Helper()
-	var buf lockedBuffer
+	var buf testsupport.Buffer
 	opts.AuditWriter = &buf
 	tel := newTel(t, opts)
 	tel.Intercepted(ctx, r)
@@ -320,7 +321,7 @@ func TestMask_ModesInSpansAndAudit(t *testing.T) {
 	hexRE := regexp.MustCompile(`^hmac:[0-9a-f]{16}$`)
 	for _, c := range cases {
 		t.Run(c.mode.String(), func(t *testing.T) {
-			var buf lockedBuffer
+			var buf testsupport.Buffer
 			tel, rec := tracing(t, telemetry.Options{AuditWriter: &buf})
 			r := sampleRecord()
 			r.Mask = telemetry.Masker{Mode: c.mode, Key: key}
@@ -397,7 +398,7 @@ func TestMask_ModesInSpansAndAudit(t *testing.T) {
 // Records of concurrent requests never mix: each span and audit line has
 // its own request's values.
 func TestRecord_ConcurrentRequestsDoNotMix(t *testing.T) {
-	var buf lockedBuffer
+	var buf testsupport.Buffer
 	tel, rec := tracing(t, telemetry.Options{AuditWriter: &buf})
 	const n = 200
 	var wg sync.WaitGroup

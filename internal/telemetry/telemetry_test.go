@@ -10,18 +10,16 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/goleak"
 
-	"github.com/callfix/callfix/internal/otlptest"
 	"github.com/callfix/callfix/internal/telemetry"
+	"github.com/callfix/callfix/internal/testsupport"
+	"github.com/callfix/callfix/internal/testsupport/otlptest"
 	"github.com/callfix/callfix/rewrite"
 )
 
@@ -364,11 +362,11 @@ func TestTelemetry_UnreachableCollector_NeverBlocks(t *testing.T) {
 // They must not go to the standard logger (stderr, where the audit log
 // goes by default, as non-JSON lines in a JSON stream).
 func TestTelemetry_ExporterErrors_GoToOptionsLogger(t *testing.T) {
-	var std lockedBuffer
+	var std testsupport.Buffer
 	log.SetOutput(&std)
 	defer log.SetOutput(os.Stderr)
 	addr := closedAddr(t)
-	var logged lockedBuffer
+	var logged testsupport.Buffer
 	tel, err := telemetry.New(context.Background(), telemetry.Options{
 		Endpoint: "http://" + addr, SampleRatio: 1, Getenv: env(nil),
 		Logger: slog.New(slog.NewJSONHandler(&logged, nil))})
@@ -393,7 +391,7 @@ func TestTelemetry_ExporterErrors_GoToOptionsLogger(t *testing.T) {
 
 // A Telemetry without a Logger discards exporter errors.
 func TestTelemetry_ExporterErrors_DiscardedWithoutLogger(t *testing.T) {
-	var std lockedBuffer
+	var std testsupport.Buffer
 	log.SetOutput(&std)
 	defer log.SetOutput(os.Stderr)
 	addr := closedAddr(t)
@@ -409,23 +407,6 @@ func TestTelemetry_ExporterErrors_DiscardedWithoutLogger(t *testing.T) {
 	if strings.Contains(std.String(), addr) {
 		t.Errorf("with Options.Logger nil, exporter errors went to the standard logger (stderr):\n%s", firstLines(std.String(), addr, 2))
 	}
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func firstLines(text, substr string, n int) string {
@@ -459,8 +440,7 @@ func scrape(t testing.TB, tel *telemetry.Telemetry) string {
 // families parses the Prometheus text exposition.
 func families(t testing.TB, text string) map[string]*dto.MetricFamily {
 	t.Helper()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
+	fams, err := testsupport.ParseMetrics(strings.NewReader(text))
 	if err != nil {
 		t.Fatalf("the metrics are not valid Prometheus text: %v\n%s", err, text)
 	}

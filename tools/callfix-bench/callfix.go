@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/callfix/callfix/internal/testsupport"
 )
 
 // callfixTarget is a running `callfix serve`.
@@ -85,13 +87,10 @@ func startCallfix(ctx context.Context, ps *procSet, st callfixStart) (*callfixTa
 		args = append(args, "--set", s)
 	}
 	cmd := exec.Command(st.Bin, args...)
-	// Without the harness's CALLFIX_* and OTEL_* variables: the flags
-	// above are the whole configuration (no tracing exporter by accident).
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CALLFIX_") && !strings.HasPrefix(kv, "OTEL_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
+	// Without the harness's CALLFIX_* and OTEL_* (or proxy) variables: the
+	// flags above are the whole configuration (no tracing exporter by
+	// accident).
+	cmd.Env = testsupport.CleanEnv(os.Environ())
 	if len(st.Env) > 0 {
 		var names []string
 		for _, kv := range st.Env {

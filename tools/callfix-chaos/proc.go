@@ -16,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/callfix/callfix/internal/testsupport"
 )
 
 // callfixProc is a running `callfix serve` on loopback ports.
@@ -59,11 +61,7 @@ func startProc(ctx context.Context, bin, upstreamURL string, extra []string) (*c
 	}
 	args = append(args, extra...)
 	cmd := exec.Command(bin, args...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CALLFIX_") && !strings.HasPrefix(kv, "OTEL_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
+	cmd.Env = testsupport.CleanEnv(os.Environ())
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err

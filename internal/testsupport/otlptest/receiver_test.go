@@ -19,7 +19,7 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/callfix/callfix/internal/otlptest"
+	"github.com/callfix/callfix/internal/testsupport/otlptest"
 )
 
 func TestMain(m *testing.M) {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http/httputil"
 	"strconv"
 	"strings"
 	"sync"
@@ -276,7 +277,10 @@ func (u *Upstream) read(br *bufio.Reader) (*Request, error) {
 	var body io.Reader
 	switch {
 	case req.Chunked:
-		body = &chunkedReader{r: br}
+		// net/http's own decoder: a body that ends before its last
+		// chunk is io.ErrUnexpectedEOF, so io.Copy fails and the request
+		// is not recorded.
+		body = httputil.NewChunkedReader(br)
 	case contentLength > 0:
 		body = io.LimitReader(br, contentLength)
 	default:
@@ -292,6 +296,11 @@ func (u *Upstream) read(br *bufio.Reader) (*Request, error) {
 	if err != nil {
 		return nil, err
 	}
+	if req.Chunked {
+		if err := readTrailers(br); err != nil {
+			return nil, err
+		}
+	}
 	if contentLength > 0 && n != contentLength {
 		return nil, io.ErrUnexpectedEOF
 	}
@@ -302,63 +311,23 @@ func (u *Upstream) read(br *bufio.Reader) (*Request, error) {
 	return req, nil
 }
 
-type chunkedReader struct {
-	r    *bufio.Reader
-	left int64
-	done bool
-}
-
-func (c *chunkedReader) Read(p []byte) (int, error) {
-	if c.done {
-		return 0, io.EOF
-	}
-	if c.left == 0 {
-		line, err := c.r.ReadString('\n')
+// readTrailers reads what follows a chunked body's last chunk: trailer
+// lines, then the blank line. httputil's chunked reader stops before them
+// (net/http reads them itself); a body that ends before the blank line is
+// cut off, not complete.
+func readTrailers(br *bufio.Reader) error {
+	for {
+		l, err := br.ReadString('\n')
 		if err != nil {
-			// A body that ends before its last chunk is cut off, not
-			// complete: io.Copy must not take this EOF for the end.
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return 0, err
+			return err
 		}
-		size, _, _ := strings.Cut(strings.TrimSpace(line), ";")
-		n, err := strconv.ParseInt(size, 16, 64)
-		if err != nil {
-			return 0, errors.New("bad chunk size")
-		}
-		if n == 0 {
-			for { // trailers, then the blank line
-				l, err := c.r.ReadString('\n')
-				if err != nil {
-					if err == io.EOF {
-						err = io.ErrUnexpectedEOF
-					}
-					return 0, err
-				}
-				if strings.TrimRight(l, "\r\n") == "" {
-					break
-				}
-			}
-			c.done = true
-			return 0, io.EOF
-		}
-		c.left = n
-	}
-	if int64(len(p)) > c.left {
-		p = p[:c.left]
-	}
-	n, err := c.r.Read(p)
-	c.left -= int64(n)
-	if err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	if c.left == 0 && err == nil {
-		if _, err := c.r.Discard(2); err != nil {
-			return n, err
+		if strings.TrimRight(l, "\r\n") == "" {
+			return nil
 		}
 	}
-	return n, err
 }
 
 func writeResponse(c net.Conn, r *Response, head bool) error {
