@@ -10,9 +10,10 @@ import (
 
 	"github.com/callfix/callfix/config"
 	"github.com/callfix/callfix/internal/apierror"
-	"github.com/callfix/callfix/internal/otlptest"
 	"github.com/callfix/callfix/internal/telemetry"
-	"github.com/callfix/callfix/internal/upstreamtest"
+	"github.com/callfix/callfix/internal/testsupport"
+	"github.com/callfix/callfix/internal/testsupport/otlptest"
+	"github.com/callfix/callfix/internal/testsupport/upstreamtest"
 )
 
 // One intercepted request carries one request ID everywhere it shows:
@@ -57,7 +58,7 @@ func TestRequestID_OneRequestOneID_EveryAnswer(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
 				recv := otlptest.Start(t)
-				audit := &logBuffer{}
+				audit := &testsupport.Buffer{}
 				obs := &recorder{}
 				var tel *telemetry.Telemetry
 				r := startRig(t, rigOptions{flags: tc.flags, api: tc.api, dial: tc.dial, observer: obs,

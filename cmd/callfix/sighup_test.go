@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/callfix/callfix/internal/testsupport"
 )
 
 // writeFIFO writes body to the named pipe path once callfix opens it for
@@ -55,7 +57,7 @@ func TestServe_SIGHUPWhileLoading_ReloadsNotDies(t *testing.T) {
 	}
 	cmd := exec.Command(binary, "serve", "--config", fifo, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
 		"--upstream-api", "http://127.0.0.1:9", "--upstream-login", "http://127.0.0.1:9", "--set", "server.shutdown_delay=0")
-	cmd.Env = cleanEnv()
+	cmd.Env = testsupport.CleanEnv(os.Environ())
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
