@@ -15,8 +15,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/valyala/fasthttp"
-
 	"github.com/callfix/callfix/config"
 	"github.com/callfix/callfix/internal/telemetry"
 	"github.com/callfix/callfix/internal/testsupport"
@@ -309,16 +307,11 @@ func otelAuditLines(t testing.TB, r *otelRig) []map[string]any {
 // otelScrape returns the Prometheus text of the rig's telemetry.
 func otelScrape(t testing.TB, tel *telemetry.Telemetry) string {
 	t.Helper()
-	var req fasthttp.Request
-	req.Header.SetMethod("GET")
-	req.SetRequestURI("/metrics")
-	var ctx fasthttp.RequestCtx
-	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, nil)
-	tel.MetricsHandler()(&ctx)
-	if ctx.Response.StatusCode() != 200 {
-		t.Fatalf("metrics: %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+	status, _, body := testsupport.ServeMetrics(tel.MetricsHandler())
+	if status != 200 {
+		t.Fatalf("metrics: %d %s", status, body)
 	}
-	return string(ctx.Response.Body())
+	return body
 }
 
 func TestOTel_Rewritten_SpansAuditMetricsAndPropagation(t *testing.T) {

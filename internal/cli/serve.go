@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/callfix/callfix/config"
 	"github.com/callfix/callfix/internal/telemetry"
@@ -94,7 +95,7 @@ func runServe(args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "callfix serve: cannot listen on %s (admin_listen): %v\n", c.AdminListen, err)
 		return 1
 	}
-	admin := &fasthttp.Server{Handler: srv.AdminHandler(tel.MetricsHandler()), NoDefaultServerHeader: true, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, CloseOnShutdown: true}
+	admin := &fasthttp.Server{Handler: srv.AdminHandler(fasthttpadaptor.NewFastHTTPHandler(tel.MetricsHandler())), NoDefaultServerHeader: true, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, CloseOnShutdown: true}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -3,6 +3,7 @@ package telemetry_test
 import (
 	"bytes"
 	"context"
+	"go/build"
 	"log"
 	"log/slog"
 	"net"
@@ -14,7 +15,6 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/valyala/fasthttp"
 	"go.uber.org/goleak"
 
 	"github.com/callfix/callfix/internal/telemetry"
@@ -422,19 +422,14 @@ func firstLines(text, substr string, n int) string {
 // scrape calls the metrics handler as the admin server would.
 func scrape(t testing.TB, tel *telemetry.Telemetry) string {
 	t.Helper()
-	var req fasthttp.Request
-	req.Header.SetMethod("GET")
-	req.SetRequestURI("/metrics")
-	var ctx fasthttp.RequestCtx
-	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, nil)
-	tel.MetricsHandler()(&ctx)
-	if ctx.Response.StatusCode() != 200 {
-		t.Fatalf("metrics handler answered %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+	status, ct, body := testsupport.ServeMetrics(tel.MetricsHandler())
+	if status != 200 {
+		t.Fatalf("metrics handler answered %d: %s", status, body)
 	}
-	if ct := string(ctx.Response.Header.ContentType()); !strings.HasPrefix(ct, "text/plain") {
+	if !strings.HasPrefix(ct, "text/plain") {
 		t.Errorf("metrics Content-Type = %q, want text/plain", ct)
 	}
-	return string(ctx.Response.Body())
+	return body
 }
 
 // families parses the Prometheus text exposition.
@@ -770,5 +765,22 @@ func TestMetrics_LastReloadGauges(t *testing.T) {
 	tel.ConfigReloaded(true)
 	if ok, at := read(); ok != 1 || at <= atAfterBad {
 		t.Errorf("after an applied reload: successful %v, timestamp %v; want 1 and later than %v", ok, at, atAfterBad)
+	}
+}
+
+// telemetry knows no server: the admin server adapts its net/http metrics
+// handler, and the proxy hands it records.
+func TestTelemetry_ImportsNoServer(t *testing.T) {
+	pkg, err := build.Import("github.com/callfix/callfix/internal/telemetry", ".", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pkg.Imports) < 5 {
+		t.Fatalf("imports = %v: the package was not read", pkg.Imports)
+	}
+	for _, imp := range pkg.Imports {
+		if strings.HasPrefix(imp, "github.com/valyala/fasthttp") || imp == "github.com/callfix/callfix/proxy" {
+			t.Errorf("internal/telemetry imports %s", imp)
+		}
 	}
 }

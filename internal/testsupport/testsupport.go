@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 
@@ -68,4 +69,12 @@ func ScrapeMetrics(url string) (map[string]*dto.MetricFamily, error) {
 	}
 	defer resp.Body.Close()
 	return ParseMetrics(resp.Body)
+}
+
+// ServeMetrics asks a /metrics handler in memory, as the admin server
+// would, and returns its status, Content-Type and body.
+func ServeMetrics(h http.Handler) (status int, contentType, body string) {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	return rec.Code, rec.Header().Get("Content-Type"), rec.Body.String()
 }
