@@ -146,27 +146,17 @@ var (
 
 // identify returns who sent an intercepted request: the client ID of its
 // bearer token (when this replica saw the exchange) and the token ID, the
-// client address and the user agent.
-func (s *Server) identify(ctx *fasthttp.RequestCtx, st *state) telemetry.Client {
+// client address and the user agent. It reads the headers inspect took in
+// its one pass over them.
+func (s *Server) identify(ctx *fasthttp.RequestCtx, st *state, h *head) telemetry.Client {
 	var c telemetry.Client
-	var auth, ua, xff []byte
-	for it := (headerIter{raw: ctx.Request.Header.RawHeaders()}); it.next(); {
-		switch {
-		case auth == nil && bytes.EqualFold(it.key, hdrAuthorization):
-			auth = it.value
-		case ua == nil && bytes.EqualFold(it.key, hdrUserAgent):
-			ua = it.value
-		case xff == nil && bytes.EqualFold(it.key, hdrXForwardedFor):
-			xff = it.value
-		}
-	}
-	if token := bearer(auth); len(token) > 0 {
+	if token := bearer(h.auth); len(token) > 0 {
 		k, id := s.tokens.hash(token)
 		c.TokenID = id
 		c.ID, _ = s.tokens.lookup(k)
 	}
-	c.Address = clientAddress(ctx.RemoteIP(), xff, st.trusted)
-	c.UserAgent = truncateUTF8(ua, st.maxUserAgent)
+	c.Address = clientAddress(ctx.RemoteIP(), h.xff, st.trusted)
+	c.UserAgent = truncateUTF8(h.ua, st.maxUserAgent)
 	return c
 }
 

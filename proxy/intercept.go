@@ -119,7 +119,7 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, h *head, ref ref
 	// Who sent it, and so its mode and country (config.Overrides.Resolve:
 	// X-Callfix-Country > client > rule > global, where country: auto
 	// learns the global one).
-	rec.Client = s.identify(ctx, st)
+	rec.Client = s.identify(ctx, st, h)
 	hdrCC := ""
 	if v := h.country; len(v) > 0 {
 		hdrCC = strings.ToUpper(strings.TrimSpace(string(v)))

@@ -22,8 +22,10 @@ type head struct {
 	rule *rewrite.Route
 	json bool
 	// country is X-Callfix-Country, encoding Content-Encoding, auth
-	// Authorization (for country: auto; never logged), as sent.
-	country, encoding, auth []byte
+	// Authorization (for country: auto and identity; never logged), ua
+	// User-Agent and xff the first X-Forwarded-For line (for identity), as
+	// sent.
+	country, encoding, auth, ua, xff []byte
 }
 
 // intercepted reports whether callfix reads and rewrites the body.
@@ -136,8 +138,15 @@ func (s *Server) inspect(in *fasthttp.RequestHeader, st *state, contentLength in
 				te = value
 			}
 		case 'x':
-			if h.country == nil && bytes.EqualFold(name, hdrCountry) {
+			switch {
+			case h.country == nil && bytes.EqualFold(name, hdrCountry):
 				h.country = value
+			case h.xff == nil && bytes.EqualFold(name, hdrXForwardedFor):
+				h.xff = value
+			}
+		case 'u':
+			if h.ua == nil && bytes.EqualFold(name, hdrUserAgent) {
+				h.ua = value
 			}
 		case 'a':
 			if h.auth == nil && bytes.EqualFold(name, hdrAuthorization) {
