@@ -144,40 +144,42 @@ func (p *policy) dialled(num, country string) KeepReason {
 }
 
 // anyEmergency matches the exact emergency numbers of every region that
-// phonenumbers knows, in one expression. The default country is a guess
-// (many organisations live in a region outside their own country), so a
-// value that cannot be a number of that country, but is an emergency number
-// somewhere (911 read in IE), is forwarded as sent rather than blocked:
-// Genesys, which knows the site's own country, decides.
-var anyEmergency = sync.OnceValue(func() *regexp.Regexp {
+// phonenumbers knows, in one expression, and says how long the longest is.
+// The default country is a guess (many organisations live in a region
+// outside their own country), so a value that cannot be a number of that
+// country, but is an emergency number somewhere (911 read in IE), is
+// forwarded as sent rather than blocked: Genesys, which knows the site's
+// own country, decides.
+var anyEmergency = sync.OnceValues(func() (*regexp.Regexp, int) {
 	coll, err := phonenumbers.ShortNumberMetadataCollection()
 	if err != nil {
-		return nil
+		return nil, 0
 	}
 	seen := map[string]bool{}
 	var alts []string
+	longest := 0
 	for _, md := range coll.GetMetadata() {
-		if p := md.GetEmergency().GetNationalNumberPattern(); p != "" && !seen[p] {
+		e := md.GetEmergency()
+		for _, l := range e.GetPossibleLength() {
+			longest = max(longest, int(l))
+		}
+		if p := e.GetNationalNumberPattern(); p != "" && !seen[p] {
 			seen[p] = true
 			alts = append(alts, "(?:"+p+")")
 		}
 	}
 	re, err := regexp.Compile(`^(?:` + strings.Join(alts, "|") + `)$`)
 	if err != nil {
-		return nil
+		return nil, 0
 	}
-	return re
+	return re, longest
 })
-
-// maxEmergencyDigits bounds the values anyEmergency is asked about: no
-// region's emergency number is longer.
-const maxEmergencyDigits = 6
 
 // emergencyElsewhere reports whether digits, a national reading that is a
 // problem, are an emergency number of some region.
 func emergencyElsewhere(digits []byte) bool {
-	re := anyEmergency()
-	return len(digits) <= maxEmergencyDigits && re != nil && re.Match(digits)
+	re, longest := anyEmergency()
+	return re != nil && len(digits) <= longest && re.Match(digits)
 }
 
 // connectsToEmergency reports whether digits, a national reading that is a
