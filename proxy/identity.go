@@ -271,12 +271,12 @@ func (s *Server) tokenExchange(ctx *fasthttp.RequestCtx, st *state, up *upstream
 		start := time.Now()
 		status = s.forward(ctx, st, up, target, body, -1, false, inj)
 		endWithStatus(span, status)
-		s.tel.Passthrough(true, status, time.Since(start))
+		s.tel.Passthrough(s.tel.Upstream(up.name), status, time.Since(start))
 		endWithStatus(server, ctx.Response.StatusCode())
 	} else {
 		start := time.Now()
 		status = s.forward(ctx, st, up, target, body, -1, false, nil)
-		s.tel.Passthrough(true, status, time.Since(start))
+		s.tel.Passthrough(s.tel.Upstream(up.name), status, time.Since(start))
 	}
 	if client == "" || status != 200 || ctx.Response.IsBodyStream() {
 		return

@@ -43,7 +43,7 @@ const (
 func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, h *head, ref refusal) {
 	start := time.Now()
 	up, target, rt := h.up, h.target, h.rule
-	rec := Record{Route: rt.Name(), Mode: st.snap.Mode, Country: st.snap.Country, Start: start, Mask: st.masker, MaxListed: st.maxDetails}
+	rec := Record{Route: rt.Name(), Mode: st.snap.Mode, Country: st.snap.Country, Start: start, Mask: st.masker, MaxListed: st.maxDetails, UpstreamLabel: s.tel.Upstream(up.name)}
 	sctx := context.Background()
 	var server trace.Span
 	if s.tel.Tracing() {

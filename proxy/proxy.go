@@ -334,7 +334,7 @@ func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	}
 	start := time.Now()
 	status := s.forward(ctx, st, h.up, h.target, nil, -1, false, nil)
-	s.tel.Passthrough(h.up == st.login, status, time.Since(start))
+	s.tel.Passthrough(s.tel.Upstream(h.up.name), status, time.Since(start))
 }
 
 // earlyRefusal is a request refused from its headers before its body was

@@ -105,7 +105,7 @@ func (s *Server) tracedPassthrough(ctx *fasthttp.RequestCtx, st *state, up *upst
 	start := time.Now()
 	status := s.forward(ctx, st, up, target, nil, -1, false, inj)
 	endWithStatus(client, status)
-	s.tel.Passthrough(up == st.login, status, time.Since(start))
+	s.tel.Passthrough(s.tel.Upstream(up.name), status, time.Since(start))
 	endWithStatus(server, ctx.Response.StatusCode())
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -101,12 +102,16 @@ type Telemetry struct {
 	keptSets []([]metric.AddOption)
 	// lookupSets are those of callfix_country_lookups_total, by result.
 	lookupSets map[string][]metric.AddOption
-	// Precomputed option slices (upstream × status class): passing an
-	// existing slice to a variadic call allocates nothing.
-	passSets [2][6][]metric.AddOption
-	durSets  [2][6][]metric.RecordOption
-	optCache sync.Map // labelKey → []metric.AddOption
-	clients  clientLabels
+	// passSets are the precomputed option slices of a request passed
+	// through, by status class: passing an existing slice to a variadic
+	// call allocates nothing.
+	passSets [6][]metric.AddOption
+	// upstreams are the label handles by upstream name (Upstream), a map
+	// replaced whole when a name is added, so that a look-up takes no lock.
+	upstreams atomic.Pointer[map[string]Upstream]
+	upMu      sync.Mutex
+	optCache  sync.Map // labelKey → []metric.AddOption
+	clients   clientLabels
 }
 
 // Disabled returns telemetry that records nothing: no tracer, metrics to a
@@ -307,14 +312,9 @@ func (t *Telemetry) initMetrics() error {
 		t.lookupSets[r] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("result", r)))}
 		t.countryLookups.Add(context.Background(), 0, t.lookupSets[r]...)
 	}
-	for u, name := range []string{"api", "login"} {
-		for c := range 6 {
-			class := statusClass(c * 100)
-			t.passSets[u][c] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
-				attribute.String("route", "passthrough"), attribute.String("outcome", "passthrough"), attribute.String("status_class", class)))}
-			t.durSets[u][c] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(
-				attribute.String("upstream", name), attribute.String("status_class", class)))}
-		}
+	for c := range t.passSets {
+		t.passSets[c] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
+			attribute.String("route", "passthrough"), attribute.String("outcome", "passthrough"), attribute.String("status_class", statusClass(c*100))))}
 	}
 	return errors.Join(errs...)
 }
@@ -388,19 +388,61 @@ func (t *Telemetry) CountryLookup(result string) {
 	}
 }
 
-// Passthrough counts a request that was not intercepted. It does not
+// Upstream is the label handle of one upstream: its value of the upstream
+// label of callfix_upstream_request_duration_seconds, with the option
+// slices of every status class built once. The zero Upstream records no
+// upstream duration.
+type Upstream struct {
+	dur *[6][]metric.RecordOption
+}
+
+// Upstream returns the handle of the upstream called name (the caller's
+// own, bounded, set of names: callfix has api and login). The first call
+// for a name builds it; later ones look it up without a lock and allocate
+// nothing, so a caller may ask per request or keep the handle.
+func (t *Telemetry) Upstream(name string) Upstream {
+	if m := t.upstreams.Load(); m != nil {
+		if u, ok := (*m)[name]; ok {
+			return u
+		}
+	}
+	t.upMu.Lock()
+	defer t.upMu.Unlock()
+	old := t.upstreams.Load()
+	if old != nil {
+		if u, ok := (*old)[name]; ok {
+			return u
+		}
+	}
+	u := Upstream{dur: new([6][]metric.RecordOption)}
+	for c := range u.dur {
+		u.dur[c] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(
+			attribute.String("upstream", name), attribute.String("status_class", statusClass(c*100))))}
+	}
+	m := make(map[string]Upstream, 1)
+	if old != nil {
+		maps.Copy(m, *old)
+	}
+	m[name] = u
+	t.upstreams.Store(&m)
+	return u
+}
+
+// recordUpstream records the duration of an exchange with upstream u
+// that got status; 0 (no answer) records nothing.
+func (t *Telemetry) recordUpstream(ctx context.Context, u Upstream, status int, d time.Duration) {
+	if status != 0 && u.dur != nil {
+		t.upstreamDuration.Record(ctx, d.Seconds(), u.dur[classIndex(status)]...)
+	}
+}
+
+// Passthrough counts a request that was not intercepted, sent to upstream
+// u, which answered status (0: no answer) after upstreamDur. It does not
 // allocate.
-func (t *Telemetry) Passthrough(login bool, status int, upstreamDur time.Duration) {
-	u := 0
-	if login {
-		u = 1
-	}
-	c := classIndex(status)
+func (t *Telemetry) Passthrough(u Upstream, status int, upstreamDur time.Duration) {
 	ctx := context.Background()
-	t.requests.Add(ctx, 1, t.passSets[u][c]...)
-	if status != 0 {
-		t.upstreamDuration.Record(ctx, upstreamDur.Seconds(), t.durSets[u][c]...)
-	}
+	t.requests.Add(ctx, 1, t.passSets[classIndex(status)]...)
+	t.recordUpstream(ctx, u, status, upstreamDur)
 }
 
 // CloseAudit writes the audit records still buffered; records after it

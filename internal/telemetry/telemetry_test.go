@@ -109,7 +109,7 @@ func TestTelemetry_NoEndpoint_NoTracingAndNoGoroutines(t *testing.T) {
 	// Recording and counting work without a tracer, and start nothing.
 	tel.RecordRewriteSpan(ctx, sampleRecord())
 	tel.Intercepted(ctx, sampleRecord())
-	tel.Passthrough(false, 200, time.Millisecond)
+	tel.Passthrough(tel.Upstream("api"), 200, time.Millisecond)
 	tel.ConfigReloaded(true)
 	if err := goleak.Find(before); err != nil {
 		t.Errorf("telemetry without an endpoint started goroutines: %v", err)
@@ -491,6 +491,12 @@ next:
 func TestMetrics_NamesLabelsAndBoundedValues(t *testing.T) {
 	tel := newTel(t, telemetry.Options{})
 	ctx := context.Background()
+	api, login := tel.Upstream("api"), tel.Upstream("login")
+	sampleRecord := func() *telemetry.Record {
+		r := sampleRecord()
+		r.UpstreamLabel = api
+		return r
+	}
 
 	// A rewrite with a phone change at an array index and a user change.
 	rw := sampleRecord()
@@ -514,12 +520,12 @@ func TestMetrics_NamesLabelsAndBoundedValues(t *testing.T) {
 	lg := sampleRecord()
 	lg.Route, lg.Upstream, lg.Status, lg.UpstreamDur = "POST /api/v2/conversations/calls/user/{userId}", 503, 503, 3*time.Second
 	tel.Intercepted(ctx, lg)
-	tel.Passthrough(true, 503, 3*time.Second)
-	tel.Passthrough(false, 200, 20*time.Millisecond)
-	tel.Passthrough(false, 204, 2*time.Millisecond)
-	tel.Passthrough(true, 401, 70*time.Millisecond)
-	tel.Passthrough(false, 0, 5*time.Second) // no answer: no duration
-	tel.Passthrough(false, 799, time.Millisecond)
+	tel.Passthrough(login, 503, 3*time.Second)
+	tel.Passthrough(api, 200, 20*time.Millisecond)
+	tel.Passthrough(api, 204, 2*time.Millisecond)
+	tel.Passthrough(login, 401, 70*time.Millisecond)
+	tel.Passthrough(api, 0, 5*time.Second) // no answer: no duration
+	tel.Passthrough(api, 799, time.Millisecond)
 	tel.ConfigReloaded(true)
 	tel.ConfigReloaded(false)
 	tel.ConfigReloaded(false)
@@ -693,7 +699,7 @@ func TestMetrics_ReloadCountersStartAtZero(t *testing.T) {
 func TestMetrics_RegistriesArePrivate(t *testing.T) {
 	a := newTel(t, telemetry.Options{})
 	b := newTel(t, telemetry.Options{})
-	a.Passthrough(false, 200, time.Millisecond)
+	a.Passthrough(a.Upstream("api"), 200, time.Millisecond)
 	if v, ok := value(families(t, scrape(t, b)), "callfix_requests_total", map[string]string{"route": "passthrough", "outcome": "passthrough", "status_class": "2xx"}); ok && v != 0 {
 		t.Errorf("b counts a's request: %v", v)
 	}
@@ -702,13 +708,43 @@ func TestMetrics_RegistriesArePrivate(t *testing.T) {
 func TestPassthrough_AllocatesNothing(t *testing.T) {
 	tel := newTel(t, telemetry.Options{})
 	for _, c := range []struct {
-		login  bool
-		status int
-	}{{false, 200}, {true, 302}, {false, 0}, {false, 503}, {true, 999}} {
-		tel.Passthrough(c.login, c.status, time.Millisecond) // first use creates the series
-		if n := testing.AllocsPerRun(1000, func() { tel.Passthrough(c.login, c.status, 3*time.Millisecond) }); n != 0 {
-			t.Errorf("Passthrough(%v, %d) allocates %v times per call, want 0", c.login, c.status, n)
+		upstream string
+		status   int
+	}{{"api", 200}, {"login", 302}, {"api", 0}, {"api", 503}, {"login", 999}} {
+		tel.Passthrough(tel.Upstream(c.upstream), c.status, time.Millisecond) // first use creates the series
+		u := tel.Upstream(c.upstream)
+		if n := testing.AllocsPerRun(1000, func() { tel.Passthrough(u, c.status, 3*time.Millisecond) }); n != 0 {
+			t.Errorf("Passthrough(%s, %d) allocates %v times per call, want 0", c.upstream, c.status, n)
 		}
+		// Nor does looking the handle up, per request.
+		if n := testing.AllocsPerRun(1000, func() { tel.Passthrough(tel.Upstream(c.upstream), c.status, 3*time.Millisecond) }); n != 0 {
+			t.Errorf("Passthrough(Upstream(%q), %d) allocates %v times per call, want 0", c.upstream, c.status, n)
+		}
+	}
+}
+
+// Telemetry knows no upstream of its own: the caller names them, each
+// name gets one handle, and the zero Upstream counts the request but
+// records no duration (an intercepted record without one neither).
+func TestUpstream_HandlesByName(t *testing.T) {
+	tel := newTel(t, telemetry.Options{})
+	if tel.Upstream("api") != tel.Upstream("api") || tel.Upstream("api") == tel.Upstream("login") {
+		t.Errorf("Upstream handles: the same name must give the same handle, two names two")
+	}
+	tel.Passthrough(telemetry.Upstream{}, 200, time.Millisecond)
+	tel.Passthrough(tel.Upstream("edge"), 200, time.Millisecond)
+	r := sampleRecord()
+	tel.Intercepted(context.Background(), r) // no UpstreamLabel
+	fams := families(t, scrape(t, tel))
+	if v, ok := value(fams, "callfix_requests_total", map[string]string{"route": "passthrough", "outcome": "passthrough", "status_class": "2xx"}); !ok || v != 2 {
+		t.Errorf("passthrough 2xx requests = %v (found %v), want 2", v, ok)
+	}
+	f := fams["callfix_upstream_request_duration_seconds"]
+	if f == nil || len(f.GetMetric()) != 1 {
+		t.Fatalf("callfix_upstream_request_duration_seconds = %v, want one series (edge)", f)
+	}
+	if v, ok := value(fams, "callfix_upstream_request_duration_seconds", map[string]string{"upstream": "edge", "status_class": "2xx"}); !ok || v != 1 {
+		t.Errorf("edge 2xx durations = %v (found %v), want 1", v, ok)
 	}
 }
 
