@@ -848,7 +848,8 @@ func TestPassthrough_AllocatesNothing(t *testing.T) {
 // records no duration (an intercepted record without one neither).
 func TestUpstream_HandlesByName(t *testing.T) {
 	tel := newTel(t, telemetry.Options{})
-	if tel.Upstream("api") != tel.Upstream("api") || tel.Upstream("api") == tel.Upstream("login") {
+	first, again, login := tel.Upstream("api"), tel.Upstream("api"), tel.Upstream("login")
+	if first != again || first == login {
 		t.Errorf("Upstream handles: the same name must give the same handle, two names two")
 	}
 	tel.Passthrough(telemetry.Upstream{}, 200, time.Millisecond)
