@@ -1,8 +1,9 @@
 // Package testsupport holds the helpers that the tests of several packages
 // share, so that each exists once: [CleanEnv] (the environment for a child
 // process under test), [Buffer] (a byte buffer safe for concurrent writers)
-// and [ParseMetrics] / [ScrapeMetrics] (Prometheus text exposition into
-// metric families).
+// [ParseMetrics] / [ScrapeMetrics] (Prometheus text exposition into
+// metric families) and [Conns] (a loopback TCP server of numbered
+// connections, under the raw-TCP rigs).
 //
 // The test rigs live beside it: upstreamtest (a recording upstream over raw
 // TCP) and otlptest (an in-process OTLP receiver).
