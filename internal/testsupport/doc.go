@@ -8,7 +8,6 @@
 // The test rigs live beside it: upstreamtest (a recording upstream over raw
 // TCP) and otlptest (an in-process OTLP receiver).
 //
-// Only tests, test rigs (e2e) and tooling apart from the product (tools/,
-// cmd/callfix-demo) may import this package or the rigs below it; product
-// code must not. TestProductDoesNotImportTestSupport holds that.
+// Only tests, test rigs (e2e) and tooling apart from the product (tools/)
+// may import this package or the rigs below it; product code must not. TestProductDoesNotImportTestSupport holds that.
 package testsupport
