@@ -3,7 +3,9 @@
 // process under test), [Buffer] (a byte buffer safe for concurrent writers)
 // [ParseMetrics] / [ScrapeMetrics] (Prometheus text exposition into
 // metric families) and [Conns] (a loopback TCP server of numbered
-// connections, under the raw-TCP rigs).
+// connections, under the raw-TCP rigs) and [StartServe] (a running
+// `callfix serve` whose log is read line by line, for the binary's tests,
+// the e2e rig and the fault campaign).
 //
 // The test rigs live beside it: upstreamtest (a recording upstream over raw
 // TCP) and otlptest (an in-process OTLP receiver).
