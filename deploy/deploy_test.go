@@ -1226,16 +1226,8 @@ func TestCompose_StackIsWired(t *testing.T) {
 	}
 
 	// Which service is the collector, which is Jaeger.
-	var collector, jaeger string
-	for name, s := range services {
-		img := str(asMap(s)["image"])
-		switch {
-		case strings.Contains(img, "opentelemetry-collector"):
-			collector = name
-		case strings.Contains(img, "jaegertracing/"):
-			jaeger = name
-		}
-	}
+	collector := serviceWithImage(services, strings.Contains, "opentelemetry-collector")
+	jaeger := serviceWithImage(services, strings.Contains, "jaegertracing/")
 	if collector == "" || jaeger == "" {
 		t.Fatalf("compose.yaml needs an OpenTelemetry Collector and Jaeger service; found collector %q, jaeger %q", collector, jaeger)
 	}
@@ -1456,6 +1448,18 @@ func portOf(t *testing.T, addr string) int {
 		t.Fatalf("address %q: port %q is not a number", addr, p)
 	}
 	return n
+}
+
+// serviceWithImage returns the name of a compose service whose image
+// matches s (match is strings.Contains or strings.HasPrefix), or "".
+func serviceWithImage(services map[string]any, match func(img, s string) bool, s string) string {
+	found := ""
+	for name, svc := range services {
+		if match(str(asMap(svc)["image"]), s) {
+			found = name
+		}
+	}
+	return found
 }
 
 func hostOf(t *testing.T, addr string) string {
