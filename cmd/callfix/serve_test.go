@@ -95,6 +95,15 @@ func (p *serveProc) memory() (hwm, rss int64) {
 	return hwm, rss
 }
 
+// slowUpstream answers every request as upstreamtest.OK does, after d.
+func slowUpstream(t *testing.T, d time.Duration) *upstreamtest.Upstream {
+	return upstreamtest.Start(t, func(q *upstreamtest.Request) upstreamtest.Response {
+		resp := upstreamtest.OK(q)
+		resp.Delay = d
+		return resp
+	})
+}
+
 // httpClient talks to loopback only, never through an environment proxy.
 var httpClient = &http.Client{Transport: &http.Transport{Proxy: nil, DisableCompression: true}, Timeout: 60 * time.Second}
 
@@ -235,11 +244,7 @@ func TestServe_SIGTERM_Idle_Exits0Within3s(t *testing.T) {
 // SIGTERM with a request in flight: it is answered, then callfix exits 0
 // (the request outlasts the shutdown delay, and is still waited for).
 func TestServe_SIGTERM_InFlightRequestFinishes(t *testing.T) {
-	up := upstreamtest.Start(t, func(q *upstreamtest.Request) upstreamtest.Response {
-		resp := upstreamtest.OK(q)
-		resp.Delay = 700 * time.Millisecond
-		return resp
-	})
+	up := slowUpstream(t, 700*time.Millisecond)
 	p := startServe(t, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--upstream-api", up.URL, "--upstream-login", up.URL,
 		"--set", "server.shutdown_delay=200ms")
 	base := "http://" + p.addr()
@@ -316,11 +321,7 @@ func TestServe_ListenAddressInUse_Exits1(t *testing.T) {
 // server.shutdown_grace bounds the wait for requests in flight: a request
 // that outlasts it does not hold the process, which exits 1 and says so.
 func TestServe_SIGTERM_ShutdownGraceEnds_Exits1(t *testing.T) {
-	up := upstreamtest.Start(t, func(q *upstreamtest.Request) upstreamtest.Response {
-		resp := upstreamtest.OK(q)
-		resp.Delay = 2 * time.Second
-		return resp
-	})
+	up := slowUpstream(t, 2*time.Second)
 	p := startServe(t, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--upstream-api", up.URL, "--upstream-login", up.URL,
 		"--set", "server.shutdown_grace=300ms", "--set", "server.shutdown_delay=0")
 	base := "http://" + p.addr()
