@@ -156,7 +156,7 @@ func staleUpstream(t *testing.T) *upstreamtest.Upstream {
 // idle moment reaches the upstream once. fasthttp writes the POST to the
 // dead connection and fails, and rightly does not retry a POST.
 func TestTransport_WhatFasthttpDoesNot_StaleConnectionCheck(t *testing.T) {
-	post := func(name string, hc *fasthttp.HostClient, u *upstreamtest.Upstream) (error, []upstreamtest.Request) {
+	post := func(name string, hc *fasthttp.HostClient, u *upstreamtest.Upstream) ([]upstreamtest.Request, error) {
 		t.Helper()
 		warm := newRequest("GET", u.Addr, "/api/v2/users/me", nil)
 		resp := &fasthttp.Response{}
@@ -172,11 +172,11 @@ func TestTransport_WhatFasthttpDoesNot_StaleConnectionCheck(t *testing.T) {
 			_, err = drainBody(resp)
 		}
 		time.Sleep(50 * time.Millisecond)
-		return err, u.Requests()[1:]
+		return u.Requests()[1:], err
 	}
 
 	u := staleUpstream(t)
-	err, reqs := post("callfix", callfixClient(t, u.URL, time.Second, nil), u)
+	reqs, err := post("callfix", callfixClient(t, u.URL, time.Second, nil), u)
 	if err != nil {
 		t.Errorf("callfix: POST after the pooled connection was closed: %v, want the upstream's answer", err)
 	}
@@ -185,7 +185,7 @@ func TestTransport_WhatFasthttpDoesNot_StaleConnectionCheck(t *testing.T) {
 	}
 
 	u = staleUpstream(t)
-	err, reqs = post("fasthttp", plainClient(u.Addr, time.Second, nil), u)
+	reqs, err = post("fasthttp", plainClient(u.Addr, time.Second, nil), u)
 	if err == nil {
 		t.Errorf("fasthttp sent the POST on a new connection after the pooled one was closed: callfix's stale check may not be needed any more")
 	}
@@ -219,7 +219,7 @@ func closesOnReuse(t *testing.T, always bool) *upstreamtest.Upstream {
 // tell a reused connection from a new one, so it retries an upstream that
 // fails on every connection.
 func TestTransport_WhatFasthttpDoesNot_RetryOnlyABodylessReadOnce(t *testing.T) {
-	sent := func(hc *fasthttp.HostClient, u *upstreamtest.Upstream, warm bool, method string, body []byte) (error, int) {
+	sent := func(hc *fasthttp.HostClient, u *upstreamtest.Upstream, warm bool, method string, body []byte) (int, error) {
 		t.Helper()
 		resp := &fasthttp.Response{}
 		if warm {
@@ -234,7 +234,7 @@ func TestTransport_WhatFasthttpDoesNot_RetryOnlyABodylessReadOnce(t *testing.T) 
 			drainBody(resp)
 		}
 		time.Sleep(50 * time.Millisecond)
-		return err, u.Count() - before
+		return u.Count() - before, err
 	}
 	onceRule := func(req *fasthttp.Request, attempts int, _ error) (bool, bool) {
 		return false, attempts == 1 && replayable(req)
@@ -254,19 +254,19 @@ func TestTransport_WhatFasthttpDoesNot_RetryOnlyABodylessReadOnce(t *testing.T) 
 		{name: "GET, every connection closes", method: "GET", always: true, callfix: 1, plain: fasthttp.DefaultMaxIdemponentCallAttempts, configured: 2, callfixErr: true, fErr: true},
 	} {
 		u := closesOnReuse(t, c.always)
-		err, n := sent(callfixClient(t, u.URL, time.Second, nil), u, !c.always, c.method, c.body)
+		n, err := sent(callfixClient(t, u.URL, time.Second, nil), u, !c.always, c.method, c.body)
 		if n != c.callfix || (err != nil) != c.callfixErr {
 			t.Errorf("callfix, %s: upstream received %d, error %v; want %d", c.name, n, err, c.callfix)
 		}
 		u = closesOnReuse(t, c.always)
-		err, n = sent(plainClient(u.Addr, time.Second, nil), u, !c.always, c.method, c.body)
+		n, err = sent(plainClient(u.Addr, time.Second, nil), u, !c.always, c.method, c.body)
 		if n != c.plain || (err != nil) != c.fErr {
 			t.Errorf("fasthttp, %s: upstream received %d, error %v; want %d: if fasthttp no longer retries this, its retries may do for callfix", c.name, n, err, c.plain)
 		}
 		u = closesOnReuse(t, c.always)
 		hc := plainClient(u.Addr, time.Second, nil)
 		hc.RetryIfErr = onceRule
-		_, n = sent(hc, u, !c.always, c.method, c.body)
+		n, _ = sent(hc, u, !c.always, c.method, c.body)
 		if n != c.configured {
 			t.Errorf("fasthttp with callfix's rule, %s: upstream received %d, want %d", c.name, n, c.configured)
 		}
