@@ -86,8 +86,8 @@ func TestTransport_WhatFasthttpDoesNot_BoundOnlyTheHeaders(t *testing.T) {
 	const (
 		chunks  = 10
 		chunk   = 1 << 20
-		timeout = 300 * time.Millisecond
-		pause   = 100 * time.Millisecond // chunks * pause is three times the timeout
+		timeout = 500 * time.Millisecond
+		pause   = 150 * time.Millisecond // the pauses add up to 2.7 times the timeout
 	)
 	block := bytes.Repeat([]byte("a"), chunk)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -276,7 +276,7 @@ func TestTransport_WhatFasthttpDoesNot_RetryOnlyABodylessReadOnce(t *testing.T) 
 // A body larger than smallBody is streamed through a pooled reader and
 // costs no allocation; fasthttp's streaming allocates for every response
 // (its clientStreamBody and the closures that release the connection).
-func TestTransport_WhatFasthttpDoesNot_StreamWithoutAllocating(t *testing.T) {
+func TestTransport_WhatFasthttpDoesNot_StreamWithZeroAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector (sync.Pool drops items); `make test` runs this without -race")
 	}
