@@ -3,8 +3,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
-	"sort"
+	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/knadh/koanf/parsers/yaml"
@@ -48,18 +50,24 @@ type Loaded struct {
 	File string
 }
 
-// Problems is every problem found, each as "key: what is wrong: how to fix
-// it". It is returned as an error.
-type Problems []string
+// layer is one source of values, read into its own koanf instance so that
+// the source of every key can be told.
+type layer struct {
+	src Source
+	k   *koanf.Koanf
+}
 
-func (p Problems) Error() string { return strings.Join(p, "\n") }
+func newLayer(src Source, values map[string]any, delim string) layer {
+	k := koanf.New(".")
+	_ = k.Load(confmap.Provider(values, delim), nil) // confmap never fails
+	return layer{src, k}
+}
 
 // Load reads the layers. It returns every problem at once, as Problems:
 // an unreadable file, YAML syntax, unknown keys (with the closest known key
 // when there is one), values of the wrong type. Even with problems it
 // returns what it could read, so that validation can report more.
 func Load(opts Options) (*Loaded, error) {
-	var probs Problems
 	env := map[string]string{}
 	for _, kv := range opts.Env {
 		if name, val, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(name, "CALLFIX_") {
@@ -71,93 +79,57 @@ func Load(opts Options) (*Loaded, error) {
 		path = env[EnvConfig]
 	}
 
-	k := koanf.New(".")
-	src := map[string]Source{}
-	load := func(layer map[string]any, s Source) {
-		if len(layer) == 0 {
-			return
-		}
-		if err := k.Load(confmap.Provider(layer, "."), nil); err != nil {
-			probs = append(probs, fmt.Sprintf("cannot merge %s settings: %v", s, err))
-		}
-		for name := range layer {
-			src[name] = s
-		}
-	}
-
+	var probs, names Problems
+	var layers []layer
 	if path != "" {
-		layer, err := readFile(path)
+		raw, err := readFile(path)
 		if err != nil {
-			probs = append(probs, err...)
+			probs = append(probs, *err)
 		}
-		load(layer, SourceFile)
+		layers = append(layers, newLayer(SourceFile, raw, ""))
 	}
+	envValues, envProbs := fromEnv(env)
+	flagValues, flagProbs := fromFlags(opts.Flags)
+	layers = append(layers, newLayer(SourceEnv, envValues, "."), newLayer(SourceFlag, flagValues, "."))
 
-	envLayer := map[string]any{}
-	for _, name := range sortedEnv(env) {
-		if name == EnvConfig {
-			continue
-		}
-		key := keyForEnv(name)
-		switch {
-		case key == nil:
-			msg := fmt.Sprintf("%s: unknown environment variable", name)
-			if s := suggest(strings.ToLower(strings.TrimPrefix(name, "CALLFIX_"))); s != "" {
-				msg += ": did you mean " + keyByName[s].Env + "?"
-			} else {
-				msg += ": see docs/CONFIG.md for the variables callfix reads"
-			}
-			probs = append(probs, msg)
-		case key.Name == "rules" || key.Name == "clients":
-			probs = append(probs, name+": "+key.Name+" cannot be set from the environment: put them in the config file")
-		default:
-			envLayer[key.Name] = env[name]
-		}
+	k := koanf.New(".")
+	for _, l := range layers {
+		_ = k.Merge(l.k) // merging maps never fails
 	}
-	load(envLayer, SourceEnv)
-
-	flagLayer := map[string]any{}
-	for name, val := range opts.Flags {
-		key := keyByName[name]
-		switch {
-		case key == nil:
-			msg := fmt.Sprintf("--set %s: unknown key", name)
-			if s := suggest(name); s != "" {
-				msg += ": did you mean " + s + "?"
-			}
-			probs = append(probs, msg)
-		case key.Name == "rules" || key.Name == "clients":
-			probs = append(probs, "--set "+key.Name+": "+key.Name+" cannot be set from flags: put them in the config file")
-		default:
-			flagLayer[name] = val
-		}
-	}
-	load(flagLayer, SourceFlag)
-
-	cfg := Defaults()
+	src := make(map[string]Source, len(keyList))
 	for i := range keyList {
 		key := &keyList[i]
-		s, ok := src[key.Name]
-		if !ok {
-			src[key.Name] = SourceDefault
-			continue
-		}
-		if err := key.set(&cfg, k.Get(key.Name)); err != nil {
-			where := "from " + describeSource(s, key)
-			if s == SourceFile {
-				where = "in " + path
+		src[key.Name] = SourceDefault
+		for _, l := range layers {
+			if l.k.Exists(key.Name) {
+				src[key.Name] = l.src
 			}
-			var kp keyProblems
-			if errors.As(err, &kp) {
-				for _, p := range kp {
-					name, rest, _ := strings.Cut(p, ": ")
-					probs = append(probs, fmt.Sprintf("%s (%s): %s", name, where, rest))
-				}
-				continue
-			}
-			probs = append(probs, fmt.Sprintf("%s (%s): %v", key.Name, where, err))
 		}
 	}
+
+	cfg := Defaults()
+	names, values := decode(k, &cfg)
+	// mapstructure leaves a key written without a value (timeout: ~) at
+	// its default: for a single value that is a problem, as it always was.
+	for i := range keyList {
+		key := &keyList[i]
+		if kind := key.typ.Kind(); src[key.Name] == SourceDefault || kind == reflect.Slice || kind == reflect.Map || k.Get(key.Name) != nil {
+			continue
+		}
+		if _, err := accept(nil, key.typ); err != nil && !values.mentions(key.Name) {
+			values = append(values, Problem{Key: key.Name, Message: err.Error()})
+		}
+	}
+	for i := range names {
+		names[i].Source, names[i].From = SourceFile, path
+	}
+	for i := range values {
+		if key := owner(values[i].Key); key != nil {
+			values[i].Source, values[i].From = src[key.Name], key.where(src[key.Name], path)
+		}
+	}
+	slices.SortStableFunc(values, func(a, b Problem) int { return owner(a.Key).pos - owner(b.Key).pos })
+	probs = slices.Concat(probs, names, envProbs, flagProbs, values)
 	l := &Loaded{Config: cfg, Sources: src, File: path}
 	if len(probs) > 0 {
 		return l, probs
@@ -165,83 +137,67 @@ func Load(opts Options) (*Loaded, error) {
 	return l, nil
 }
 
-func describeSource(s Source, k *Key) string {
-	switch s {
-	case SourceEnv:
-		return k.Env
-	case SourceFlag:
-		if k.Flag != "" {
-			return "--" + k.Flag
-		}
-		return "--set"
-	}
-	return string(s)
-}
-
-func sortedEnv(env map[string]string) []string {
-	names := make([]string, 0, len(env))
-	for n := range env {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
-func keyForEnv(name string) *Key {
-	for i := range keyList {
-		if keyList[i].Env == name {
-			return &keyList[i]
+// fromEnv returns the values of the CALLFIX_* variables by key name, and
+// a problem for each variable that names no key.
+func fromEnv(env map[string]string) (map[string]any, Problems) {
+	values := map[string]any{}
+	var probs Problems
+	for _, name := range slices.Sorted(maps.Keys(env)) {
+		key := keyByEnv[name]
+		switch {
+		case name == EnvConfig:
+		case key == nil:
+			msg := "unknown environment variable"
+			if s := suggest(strings.ToLower(strings.TrimPrefix(name, "CALLFIX_"))); s != "" {
+				msg += ": did you mean " + keyByName[s].Env + "?"
+			} else {
+				msg += ": see docs/CONFIG.md for the variables callfix reads"
+			}
+			probs = append(probs, Problem{Key: name, Message: msg})
+		case key.fileOnly():
+			probs = append(probs, Problem{Key: name, Message: key.Name + " cannot be set from the environment: put them in the config file"})
+		default:
+			values[key.Name] = env[name]
 		}
 	}
-	return nil
+	return values, probs
 }
 
-// readFile parses the YAML file into a flat map of known keys, reporting
-// unknown keys with their dotted names.
-func readFile(path string) (map[string]any, Problems) {
+// fromFlags returns the values of the flags by key name, and a problem for
+// each flag that names no key.
+func fromFlags(flags map[string]string) (map[string]any, Problems) {
+	values := map[string]any{}
+	var probs Problems
+	for _, name := range slices.Sorted(maps.Keys(flags)) {
+		key := keyByName[name]
+		switch {
+		case key == nil:
+			msg := "unknown key"
+			if s := suggest(name); s != "" {
+				msg += ": did you mean " + s + "?"
+			}
+			probs = append(probs, Problem{Key: "--set " + name, Message: msg})
+		case key.fileOnly():
+			probs = append(probs, Problem{Key: "--set " + name, Message: name + " cannot be set from flags: put them in the config file"})
+		default:
+			values[name] = flags[name]
+		}
+	}
+	return values, probs
+}
+
+// readFile parses the YAML file.
+func readFile(path string) (map[string]any, *Problem) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, Problems{fmt.Sprintf("config file %s: does not exist: check the path given to --config or %s", path, EnvConfig)}
+			return nil, &Problem{Source: SourceFile, From: path, Message: "does not exist: check the path given to --config or " + EnvConfig}
 		}
-		return nil, Problems{fmt.Sprintf("config file %s: cannot be read: %v", path, err)}
+		return nil, &Problem{Source: SourceFile, From: path, Message: fmt.Sprintf("cannot be read: %v", err)}
 	}
 	raw, err := yaml.Parser().Unmarshal(b)
 	if err != nil {
-		return nil, Problems{fmt.Sprintf("config file %s: is not valid YAML: %v", path, strings.TrimPrefix(err.Error(), "yaml: "))}
+		return nil, &Problem{Source: SourceFile, From: path, Message: "is not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
-	flat := map[string]any{}
-	var probs Problems
-	flatten(raw, "", flat, &probs, path)
-	return flat, probs
-}
-
-func flatten(m map[string]any, prefix string, out map[string]any, probs *Problems, path string) {
-	for _, name := range sortedKeys(m) {
-		full := prefix + name
-		v := m[name]
-		if keyByName[full] != nil {
-			out[full] = v
-			continue
-		}
-		if sectionNames[full] {
-			sub, ok := v.(map[string]any)
-			if !ok {
-				if v == nil {
-					continue
-				}
-				*probs = append(*probs, fmt.Sprintf("%s (in %s): is %s: expected a map of settings", full, path, describe(v)))
-				continue
-			}
-			flatten(sub, full+".", out, probs, path)
-			continue
-		}
-		msg := fmt.Sprintf("%s (in %s): unknown key", full, path)
-		if s := suggest(full); s != "" {
-			msg += ": did you mean " + s + "?"
-		} else {
-			msg += ": see docs/CONFIG.md for the keys callfix reads"
-		}
-		*probs = append(*probs, msg)
-	}
+	return raw, nil
 }

@@ -83,7 +83,7 @@ func (m *Manager) Reload(trigger string) error {
 		m.failures.Add(1)
 		var probs Problems
 		if errors.As(err, &probs) {
-			m.log.Error("config reload rejected; still serving the previous configuration", "trigger", trigger, "problems", []string(probs))
+			m.log.Error("config reload rejected; still serving the previous configuration", "trigger", trigger, "problems", probs.Strings())
 		} else {
 			m.log.Error("config reload rejected; still serving the previous configuration", "trigger", trigger, "error", err.Error())
 		}
