@@ -88,6 +88,7 @@ func Load(opts Options) (*Loaded, error) {
 		}
 		layers = append(layers, newLayer(SourceFile, raw, ""))
 	}
+	delete(env, EnvConfig)
 	envValues, envProbs := fromEnv(env)
 	flagValues, flagProbs := fromFlags(opts.Flags)
 	layers = append(layers, newLayer(SourceEnv, envValues, "."), newLayer(SourceFlag, flagValues, "."))
@@ -140,47 +141,41 @@ func Load(opts Options) (*Loaded, error) {
 // fromEnv returns the values of the CALLFIX_* variables by key name, and
 // a problem for each variable that names no key.
 func fromEnv(env map[string]string) (map[string]any, Problems) {
-	values := map[string]any{}
-	var probs Problems
-	for _, name := range slices.Sorted(maps.Keys(env)) {
-		key := keyByEnv[name]
-		switch {
-		case name == EnvConfig:
-		case key == nil:
-			msg := "unknown environment variable"
+	return fromNames(env, "the environment", func(name string) *Key { return keyByEnv[name] }, func(name string) string { return name },
+		func(name string) string {
 			if s := suggest(strings.ToLower(strings.TrimPrefix(name, "CALLFIX_"))); s != "" {
-				msg += ": did you mean " + keyByName[s].Env + "?"
-			} else {
-				msg += ": see docs/CONFIG.md for the variables callfix reads"
+				return "unknown environment variable: did you mean " + keyByName[s].Env + "?"
 			}
-			probs = append(probs, Problem{Key: name, Message: msg})
-		case key.fileOnly():
-			probs = append(probs, Problem{Key: name, Message: key.Name + " cannot be set from the environment: put them in the config file"})
-		default:
-			values[key.Name] = env[name]
-		}
-	}
-	return values, probs
+			return "unknown environment variable: see docs/CONFIG.md for the variables callfix reads"
+		})
 }
 
 // fromFlags returns the values of the flags by key name, and a problem for
 // each flag that names no key.
 func fromFlags(flags map[string]string) (map[string]any, Problems) {
+	return fromNames(flags, "flags", func(name string) *Key { return keyByName[name] }, func(name string) string { return "--set " + name },
+		func(name string) string {
+			if s := suggest(name); s != "" {
+				return "unknown key: did you mean " + s + "?"
+			}
+			return "unknown key"
+		})
+}
+
+// fromNames returns the values of a layer given by names (variables or
+// flags) by key name: key is the key a name sets, subject how a problem
+// names it, and unknown what to say when it sets none.
+func fromNames(given map[string]string, layer string, key func(string) *Key, subject, unknown func(string) string) (map[string]any, Problems) {
 	values := map[string]any{}
 	var probs Problems
-	for _, name := range slices.Sorted(maps.Keys(flags)) {
-		key := keyByName[name]
-		switch {
-		case key == nil:
-			msg := "unknown key"
-			if s := suggest(name); s != "" {
-				msg += ": did you mean " + s + "?"
-			}
-			probs = append(probs, Problem{Key: "--set " + name, Message: msg})
-		case key.fileOnly():
-			probs = append(probs, Problem{Key: "--set " + name, Message: name + " cannot be set from flags: put them in the config file"})
+	for _, name := range slices.Sorted(maps.Keys(given)) {
+		switch k := key(name); {
+		case k == nil:
+			probs = append(probs, Problem{Key: subject(name), Message: unknown(name)})
+		case k.fileOnly():
+			probs = append(probs, Problem{Key: subject(name), Message: k.Name + " cannot be set from " + layer + ": put them in the config file"})
 		default:
-			values[name] = flags[name]
+			values[k.Name] = given[name]
 		}
 	}
 	return values, probs
