@@ -49,7 +49,10 @@ func decode(k *koanf.Koanf, c *Config) (names, values Problems) {
 	if errors.As(err, &joined) {
 		err = joined.(error)
 	}
-	raw := k.Raw()
+	var raw map[string]any
+	if err != nil {
+		raw = k.Raw()
+	}
 	for _, e := range leaves(err) {
 		var de *mapstructure.DecodeError
 		if !errors.As(e, &de) {

@@ -3,14 +3,14 @@ package config
 import (
 	"errors"
 	"fmt"
-	"maps"
+	stdmaps "maps"
 	"os"
 	"reflect"
 	"slices"
 	"strings"
 
+	"github.com/knadh/koanf/maps"
 	"github.com/knadh/koanf/parsers/yaml"
-	"github.com/knadh/koanf/providers/confmap"
 	"github.com/knadh/koanf/v2"
 )
 
@@ -50,17 +50,27 @@ type Loaded struct {
 	File string
 }
 
-// layer is one source of values, read into its own koanf instance so that
-// the source of every key can be told.
-type layer struct {
-	src Source
-	k   *koanf.Koanf
-}
+// layer is a koanf provider of a map Load built and does not change again
+// (confmap would deep-copy it first, which costs more than the rest of Load).
+type layer map[string]any
 
-func newLayer(src Source, values map[string]any, delim string) layer {
-	k := koanf.New(".")
-	_ = k.Load(confmap.Provider(values, delim), nil) // confmap never fails
-	return layer{src, k}
+func (l layer) Read() (map[string]any, error) { return l, nil }
+
+func (l layer) ReadBytes() ([]byte, error) { return nil, errors.New("a layer is read as a map") }
+
+// find returns the value at the dotted key name in the nested map m.
+func find(m map[string]any, name string) (any, bool) {
+	var v any = m
+	for seg := range strings.SplitSeq(name, ".") {
+		sub, ok := v.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if v, ok = sub[seg]; !ok {
+			return nil, false
+		}
+	}
+	return v, true
 }
 
 // Load reads the layers. It returns every problem at once, as Problems:
@@ -79,32 +89,34 @@ func Load(opts Options) (*Loaded, error) {
 		path = env[EnvConfig]
 	}
 
-	var probs, names Problems
-	var layers []layer
+	var probs Problems
+	var file map[string]any
+	k := koanf.New(".")
 	if path != "" {
-		raw, err := readFile(path)
-		if err != nil {
+		var err *Problem
+		if file, err = readFile(path); err != nil {
 			probs = append(probs, *err)
 		}
-		layers = append(layers, newLayer(SourceFile, raw, ""))
+		_ = k.Load(layer(file), nil) // a layer never fails
 	}
 	delete(env, EnvConfig)
 	envValues, envProbs := fromEnv(env)
 	flagValues, flagProbs := fromFlags(opts.Flags)
-	layers = append(layers, newLayer(SourceEnv, envValues, "."), newLayer(SourceFlag, flagValues, "."))
+	_ = k.Load(layer(maps.Unflatten(envValues, ".")), nil)
+	_ = k.Load(layer(maps.Unflatten(flagValues, ".")), nil)
 
-	k := koanf.New(".")
-	for _, l := range layers {
-		_ = k.Merge(l.k) // merging maps never fails
-	}
 	src := make(map[string]Source, len(keyList))
 	for i := range keyList {
-		key := &keyList[i]
-		src[key.Name] = SourceDefault
-		for _, l := range layers {
-			if l.k.Exists(key.Name) {
-				src[key.Name] = l.src
-			}
+		name := keyList[i].Name
+		src[name] = SourceDefault
+		if _, ok := find(file, name); ok {
+			src[name] = SourceFile
+		}
+		if _, ok := envValues[name]; ok {
+			src[name] = SourceEnv
+		}
+		if _, ok := flagValues[name]; ok {
+			src[name] = SourceFlag
 		}
 	}
 
@@ -112,9 +124,13 @@ func Load(opts Options) (*Loaded, error) {
 	names, values := decode(k, &cfg)
 	// mapstructure leaves a key written without a value (timeout: ~) at
 	// its default: for a single value that is a problem, as it always was.
+	// Only the file can give nothing.
 	for i := range keyList {
 		key := &keyList[i]
-		if kind := key.typ.Kind(); src[key.Name] == SourceDefault || kind == reflect.Slice || kind == reflect.Map || k.Get(key.Name) != nil {
+		if kind := key.typ.Kind(); src[key.Name] != SourceFile || kind == reflect.Slice || kind == reflect.Map {
+			continue
+		}
+		if v, _ := find(file, key.Name); v != nil {
 			continue
 		}
 		if _, err := accept(nil, key.typ); err != nil && !values.mentions(key.Name) {
@@ -168,7 +184,7 @@ func fromFlags(flags map[string]string) (map[string]any, Problems) {
 func fromNames(given map[string]string, layer string, key func(string) *Key, subject, unknown func(string) string) (map[string]any, Problems) {
 	values := map[string]any{}
 	var probs Problems
-	for _, name := range slices.Sorted(maps.Keys(given)) {
+	for _, name := range slices.Sorted(stdmaps.Keys(given)) {
 		switch k := key(name); {
 		case k == nil:
 			probs = append(probs, Problem{Key: subject(name), Message: unknown(name)})
