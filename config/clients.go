@@ -11,18 +11,23 @@ import (
 	"github.com/callfix/callfix/rewrite"
 )
 
-// validateIdentity checks the keys of client identity and per-client and
-// per-rule overrides, and returns the trusted proxies it parsed.
-func validateIdentity(c *Config, add func(key, format string, args ...any)) []netip.Prefix {
-	checkMode := func(key, mode string) {
-		if _, err := rewrite.ParseMode(mode); mode != "" && err != nil {
-			add(key, "%q is not a mode: use enforce, rewrite or audit", mode)
+// validateOverrides checks the per-client and per-rule modes and
+// countries and compiles them; rules are keyed by route name, the first
+// rule of a name winning as it does in matching. The global mode and
+// country are Build's to fill in.
+func validateOverrides(c *Config, add addFunc) Overrides {
+	o := Overrides{rules: map[string]override{}, clients: map[string]override{}}
+	parse := func(at, mode, country string) override {
+		ov := override{country: strings.ToUpper(country)}
+		if m, err := rewrite.ParseMode(mode); mode != "" && err != nil {
+			add(at+".mode", "%q is not a mode: use enforce, rewrite or audit", mode)
+		} else if mode != "" {
+			ov.mode, ov.hasMode = m, true
 		}
-	}
-	checkCountry := func(key, cc string) {
-		if cc != "" && !rewrite.KnownCountry(strings.ToUpper(cc)) {
-			add(key, "%q is not an ISO 3166 alpha-2 country callfix has a numbering plan for: use a code such as US, GB or DE", cc)
+		if country != "" && !rewrite.KnownCountry(ov.country) {
+			add(at+".country", "%q is not an ISO 3166 alpha-2 country callfix has a numbering plan for: use a code such as US, GB or DE", country)
 		}
+		return ov
 	}
 	for _, id := range slices.Sorted(maps.Keys(c.Clients)) {
 		cc := c.Clients[id]
@@ -34,13 +39,21 @@ func validateIdentity(c *Config, add func(key, format string, args ...any)) []ne
 		if cc.Mode == "" && cc.Country == "" {
 			add(at, "sets neither mode nor country: give one, or remove the entry")
 		}
-		checkMode(at+".mode", cc.Mode)
-		checkCountry(at+".country", cc.Country)
+		o.clients[id] = parse(at, cc.Mode, cc.Country)
 	}
 	for i, r := range c.Rules {
-		checkMode(fmt.Sprintf("rules[%d].mode", i), r.Mode)
-		checkCountry(fmt.Sprintf("rules[%d].country", i), r.Country)
+		ov := parse(fmt.Sprintf("rules[%d]", i), r.Mode, r.Country)
+		name := r.Method + " " + r.Path // as rewrite names its routes
+		if _, seen := o.rules[name]; !seen {
+			o.rules[name] = ov
+		}
 	}
+	return o
+}
+
+// validateIdentity checks the keys of client identity and returns the
+// trusted proxies it parsed.
+func validateIdentity(c *Config, add addFunc) []netip.Prefix {
 	trusted := make([]netip.Prefix, 0, len(c.Server.TrustedProxies))
 	for i, p := range c.Server.TrustedProxies {
 		pr, err := parseProxy(p)
@@ -165,34 +178,6 @@ func (o *Overrides) Resolve(route, clientID, tokenID, headerCountry string) Reso
 		r.Country, r.CountryOrigin = headerCountry, OriginHeader
 	}
 	return r
-}
-
-// buildOverrides compiles the validated overrides of c; rules are keyed
-// by route name, the first rule of a name winning as it does in matching.
-func buildOverrides(c *Config, mode rewrite.Mode, country string) Overrides {
-	o := Overrides{mode: mode, country: country, rules: map[string]override{}, clients: map[string]override{}}
-	for _, r := range c.Rules {
-		name := r.Method + " " + r.Path // as rewrite names its routes
-		if _, seen := o.rules[name]; seen || (r.Mode == "" && r.Country == "") {
-			if !seen {
-				o.rules[name] = override{}
-			}
-			continue
-		}
-		o.rules[name] = newOverride(r.Mode, r.Country)
-	}
-	for id, cc := range c.Clients {
-		o.clients[id] = newOverride(cc.Mode, cc.Country)
-	}
-	return o
-}
-
-func newOverride(mode, country string) override {
-	ov := override{country: strings.ToUpper(country)}
-	if m, err := rewrite.ParseMode(mode); mode != "" && err == nil {
-		ov.mode, ov.hasMode = m, true
-	}
-	return ov
 }
 
 // TrustedProxies returns server.trusted_proxies as networks, as

@@ -114,7 +114,8 @@ func Build(l *Loaded) (*Snapshot, error) {
 	c.Gateway.LoginPrefixes = append([]string(nil), c.Gateway.LoginPrefixes...)
 	c.Server.TrustedProxies = append([]string(nil), c.Server.TrustedProxies...)
 	c.Clients = maps.Clone(c.Clients)
-	s.Overrides = buildOverrides(&c, s.Mode, s.Country)
+	s.Overrides = v.overrides
+	s.Overrides.mode, s.Overrides.country = s.Mode, s.Country
 	s.Config = c
 	return s, nil
 }

@@ -36,7 +36,8 @@ func Validate(c *Config) error {
 
 // checked is what validation parsed, kept for Build so that nothing is
 // parsed twice: the region, the modes, the compiled engine, the upstream
-// URLs written in the configuration and the trusted proxies.
+// URLs written in the configuration, the trusted proxies and the
+// per-rule and per-client overrides.
 type checked struct {
 	region     Region
 	mode       rewrite.Mode
@@ -44,6 +45,7 @@ type checked struct {
 	engine     *rewrite.Engine
 	api, login *url.URL // nil: the region's
 	trusted    []netip.Prefix
+	overrides  Overrides
 }
 
 // validate is Validate, returning what it parsed; the engine is built only
@@ -100,6 +102,7 @@ func validate(c *Config) (*checked, Problems) {
 
 	validateLimits(c, add)
 
+	v.overrides = validateOverrides(c, add)
 	v.trusted = validateIdentity(c, add)
 
 	if len(c.Rules) == 0 && !c.BuiltinRules {
