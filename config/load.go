@@ -105,38 +105,10 @@ func Load(opts Options) (*Loaded, error) {
 	_ = k.Load(layer(maps.Unflatten(envValues, ".")), nil)
 	_ = k.Load(layer(maps.Unflatten(flagValues, ".")), nil)
 
-	src := make(map[string]Source, len(keyList))
-	for i := range keyList {
-		name := keyList[i].Name
-		src[name] = SourceDefault
-		if _, ok := find(file, name); ok {
-			src[name] = SourceFile
-		}
-		if _, ok := envValues[name]; ok {
-			src[name] = SourceEnv
-		}
-		if _, ok := flagValues[name]; ok {
-			src[name] = SourceFlag
-		}
-	}
-
+	src := sourcesOf(file, envValues, flagValues)
 	cfg := Defaults()
 	names, values := decode(k, &cfg)
-	// mapstructure leaves a key written without a value (timeout: ~) at
-	// its default: for a single value that is a problem, as it always was.
-	// Only the file can give nothing.
-	for i := range keyList {
-		key := &keyList[i]
-		if kind := key.typ.Kind(); src[key.Name] != SourceFile || kind == reflect.Slice || kind == reflect.Map {
-			continue
-		}
-		if v, _ := find(file, key.Name); v != nil {
-			continue
-		}
-		if _, err := accept(nil, key.typ); err != nil && !values.mentions(key.Name) {
-			values = append(values, Problem{Key: key.Name, Message: err.Error()})
-		}
-	}
+	values = append(values, nothings(file, src, values)...)
 	for i := range names {
 		names[i].Source, names[i].From = SourceFile, path
 	}
@@ -152,6 +124,46 @@ func Load(opts Options) (*Loaded, error) {
 		return l, probs
 	}
 	return l, nil
+}
+
+// sourcesOf returns the layer each key's value comes from: the last that
+// sets it.
+func sourcesOf(file, env, flags map[string]any) map[string]Source {
+	src := make(map[string]Source, len(keyList))
+	for i := range keyList {
+		name := keyList[i].Name
+		src[name] = SourceDefault
+		if _, ok := find(file, name); ok {
+			src[name] = SourceFile
+		}
+		if _, ok := env[name]; ok {
+			src[name] = SourceEnv
+		}
+		if _, ok := flags[name]; ok {
+			src[name] = SourceFlag
+		}
+	}
+	return src
+}
+
+// nothings reports the single values the file writes as nothing
+// (timeout: ~), which mapstructure leaves at their defaults, as they always
+// were; only the file can give nothing.
+func nothings(file map[string]any, src map[string]Source, values Problems) Problems {
+	var out Problems
+	for i := range keyList {
+		key := &keyList[i]
+		if kind := key.typ.Kind(); src[key.Name] != SourceFile || kind == reflect.Slice || kind == reflect.Map {
+			continue
+		}
+		if v, _ := find(file, key.Name); v != nil {
+			continue
+		}
+		if _, err := accept(nil, key.typ); err != nil && !values.mentions(key.Name) {
+			out = append(out, Problem{Key: key.Name, Message: err.Error()})
+		}
+	}
+	return out
 }
 
 // fromEnv returns the values of the CALLFIX_* variables by key name, and
