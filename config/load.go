@@ -50,8 +50,9 @@ type Loaded struct {
 	File string
 }
 
-// layer is a koanf provider of a map Load built and does not change again
-// (confmap would deep-copy it first, which costs more than the rest of Load).
+// layer is a koanf provider of the map Load merged, which nothing changes
+// afterwards (confmap would deep-copy it first, which costs more than the
+// rest of Load).
 type layer map[string]any
 
 func (l layer) Read() (map[string]any, error) { return l, nil }
@@ -91,21 +92,25 @@ func Load(opts Options) (*Loaded, error) {
 
 	var probs Problems
 	var file map[string]any
-	k := koanf.New(".")
 	if path != "" {
 		var err *Problem
 		if file, err = readFile(path); err != nil {
 			probs = append(probs, *err)
 		}
-		_ = k.Load(layer(file), nil) // a layer never fails
 	}
 	delete(env, EnvConfig)
 	envValues, envProbs := fromEnv(env)
 	flagValues, flagProbs := fromFlags(opts.Flags)
-	_ = k.Load(layer(maps.Unflatten(envValues, ".")), nil)
-	_ = k.Load(layer(maps.Unflatten(flagValues, ".")), nil)
-
 	src := sourcesOf(file, envValues, flagValues)
+	// Later layers win, merged by koanf's own merge (the file's sections
+	// then hold the values set over them, which nothings does not look at)
+	// and loaded once: each load flattens and rebuilds the whole map.
+	merged := map[string]any{}
+	for _, l := range []map[string]any{file, maps.Unflatten(envValues, "."), maps.Unflatten(flagValues, ".")} {
+		maps.Merge(l, merged)
+	}
+	k := koanf.New(".")
+	_ = k.Load(layer(merged), nil) // a layer never fails
 	cfg := Defaults()
 	names, values := decode(k, &cfg)
 	values = append(values, nothings(file, src, values)...)
