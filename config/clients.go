@@ -11,64 +11,23 @@ import (
 	"github.com/callfix/callfix/rewrite"
 )
 
-// decodeClients reads the clients map: client ID → {mode, country}.
-// Unknown keys are reported with their full path, and the map is still
-// returned so that validation can check the rest.
-func decodeClients(raw any) (map[string]ClientConfig, error) {
-	if raw == nil {
-		return nil, nil
-	}
-	m, ok := raw.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("expected a map of client IDs to {mode, country}, got %s", describe(raw))
-	}
-	var errs keyProblems
-	out := make(map[string]ClientConfig, len(m))
-	for _, id := range sortedKeys(m) {
-		at := "clients." + id
-		e, ok := m[id].(map[string]any)
-		if !ok {
-			errs = append(errs, fmt.Sprintf("%s: is %s: expected {mode, country}", at, describe(m[id])))
-			continue
+// validateOverrides checks the per-client and per-rule modes and
+// countries and compiles them; rules are keyed by route name, the first
+// rule of a name winning as it does in matching. The global mode and
+// country are Build's to fill in.
+func validateOverrides(c *Config, add addFunc) Overrides {
+	o := Overrides{rules: map[string]override{}, clients: map[string]override{}}
+	parse := func(at, mode, country string) override {
+		ov := override{country: strings.ToUpper(country)}
+		if m, err := rewrite.ParseMode(mode); mode != "" && err != nil {
+			add(at+".mode", "%q is not a mode: use enforce, rewrite or audit", mode)
+		} else if mode != "" {
+			ov.mode, ov.hasMode = m, true
 		}
-		var cc ClientConfig
-		for _, name := range sortedKeys(e) {
-			s, isString := e[name].(string)
-			switch name {
-			case "mode":
-				cc.Mode = s
-			case "country":
-				cc.Country = s
-			default:
-				// A client ID with a dot is split into a nested map by the
-				// loader: it shows here as an unknown key.
-				errs = append(errs, fmt.Sprintf("%s.%s: unknown key: use mode or country (client IDs cannot contain dots)", at, name))
-				continue
-			}
-			if !isString {
-				errs = append(errs, fmt.Sprintf("%s.%s: is %s: expected a string", at, name, describe(e[name])))
-			}
+		if country != "" && !rewrite.KnownCountry(ov.country) {
+			add(at+".country", "%q is not an ISO 3166 alpha-2 country callfix has a numbering plan for: use a code such as US, GB or DE", country)
 		}
-		out[id] = cc
-	}
-	if len(errs) > 0 {
-		return out, errs
-	}
-	return out, nil
-}
-
-// validateIdentity checks the keys of client identity and per-client and
-// per-rule overrides.
-func validateIdentity(c *Config, add func(key, format string, args ...any)) {
-	checkMode := func(key, mode string) {
-		if _, err := rewrite.ParseMode(mode); mode != "" && err != nil {
-			add(key, "%q is not a mode: use enforce, rewrite or audit", mode)
-		}
-	}
-	checkCountry := func(key, cc string) {
-		if cc != "" && !rewrite.KnownCountry(strings.ToUpper(cc)) {
-			add(key, "%q is not an ISO 3166 alpha-2 country callfix has a numbering plan for: use a code such as US, GB or DE", cc)
-		}
+		return ov
 	}
 	for _, id := range slices.Sorted(maps.Keys(c.Clients)) {
 		cc := c.Clients[id]
@@ -80,17 +39,29 @@ func validateIdentity(c *Config, add func(key, format string, args ...any)) {
 		if cc.Mode == "" && cc.Country == "" {
 			add(at, "sets neither mode nor country: give one, or remove the entry")
 		}
-		checkMode(at+".mode", cc.Mode)
-		checkCountry(at+".country", cc.Country)
+		o.clients[id] = parse(at, cc.Mode, cc.Country)
 	}
 	for i, r := range c.Rules {
-		checkMode(fmt.Sprintf("rules[%d].mode", i), r.Mode)
-		checkCountry(fmt.Sprintf("rules[%d].country", i), r.Country)
-	}
-	for i, p := range c.Server.TrustedProxies {
-		if _, err := parseProxy(p); err != nil {
-			add(fmt.Sprintf("server.trusted_proxies[%d]", i), "%q is not an IP address or network: write one such as 10.0.0.0/8 or 192.0.2.7", p)
+		ov := parse(fmt.Sprintf("rules[%d]", i), r.Mode, r.Country)
+		name := r.Method + " " + r.Path // as rewrite names its routes
+		if _, seen := o.rules[name]; !seen {
+			o.rules[name] = ov
 		}
+	}
+	return o
+}
+
+// validateIdentity checks the keys of client identity and returns the
+// trusted proxies it parsed.
+func validateIdentity(c *Config, add addFunc) []netip.Prefix {
+	trusted := make([]netip.Prefix, 0, len(c.Server.TrustedProxies))
+	for i, p := range c.Server.TrustedProxies {
+		pr, err := parseProxy(p)
+		if err != nil {
+			add(fmt.Sprintf("server.trusted_proxies[%d]", i), "%q is not an IP address or network: write one such as 10.0.0.0/8 or 192.0.2.7", p)
+			continue
+		}
+		trusted = append(trusted, pr)
 	}
 	if c.Identity.MaxTokens < 1 {
 		add("identity.max_tokens", "%d: give at least 1 (the default 10000 holds thousands of clients)", c.Identity.MaxTokens)
@@ -101,6 +72,7 @@ func validateIdentity(c *Config, add func(key, format string, args ...any)) {
 	if c.Metrics.MaxClients < 0 {
 		add("metrics.max_clients", "%d is negative: give a number of clients, or 0 to label every client other", c.Metrics.MaxClients)
 	}
+	return trusted
 }
 
 // parseProxy reads an entry of server.trusted_proxies: an address is a
@@ -208,41 +180,6 @@ func (o *Overrides) Resolve(route, clientID, tokenID, headerCountry string) Reso
 	return r
 }
 
-// buildOverrides compiles the validated overrides of c; rules are keyed
-// by route name, the first rule of a name winning as it does in matching.
-func buildOverrides(c *Config, mode rewrite.Mode, country string) Overrides {
-	o := Overrides{mode: mode, country: country, rules: map[string]override{}, clients: map[string]override{}}
-	for _, r := range c.Rules {
-		name := r.Method + " " + r.Path // as rewrite names its routes
-		if _, seen := o.rules[name]; seen || (r.Mode == "" && r.Country == "") {
-			if !seen {
-				o.rules[name] = override{}
-			}
-			continue
-		}
-		o.rules[name] = newOverride(r.Mode, r.Country)
-	}
-	for id, cc := range c.Clients {
-		o.clients[id] = newOverride(cc.Mode, cc.Country)
-	}
-	return o
-}
-
-func newOverride(mode, country string) override {
-	ov := override{country: strings.ToUpper(country)}
-	if m, err := rewrite.ParseMode(mode); mode != "" && err == nil {
-		ov.mode, ov.hasMode = m, true
-	}
-	return ov
-}
-
-// TrustedProxies returns server.trusted_proxies as networks.
-func (s *Snapshot) TrustedProxies() []netip.Prefix {
-	out := make([]netip.Prefix, 0, len(s.Config.Server.TrustedProxies))
-	for _, p := range s.Config.Server.TrustedProxies {
-		if pr, err := parseProxy(p); err == nil {
-			out = append(out, pr)
-		}
-	}
-	return out
-}
+// TrustedProxies returns server.trusted_proxies as networks, as
+// validation parsed them.
+func (s *Snapshot) TrustedProxies() []netip.Prefix { return slices.Clone(s.trusted) }

@@ -12,28 +12,34 @@ import (
 // are empty here when not set and resolved by Build. Keys are snake_case;
 // the environment variable of a key is CALLFIX_ and the key in upper case
 // with dots as underscores (upstream.api → CALLFIX_UPSTREAM_API).
+//
+// Each field's tags hold everything known about its key (see Keys):
+// koanf is the key, flag the dedicated command-line flag of the CLI
+// contract (docs/ARCHITECTURE.md), secret:"true" redacts it wherever
+// configuration is shown, and restart:"true" keeps its running value on a
+// reload until a restart.
 type Config struct {
 	// Listen is the address the proxy serves on. Not reloadable.
 	// Default ":8080".
-	Listen string `koanf:"listen"`
+	Listen string `koanf:"listen" flag:"listen" restart:"true"`
 	// AdminListen is the address of /healthz, /readyz and /metrics. Keep it
 	// off public interfaces. Not reloadable. Default "127.0.0.1:9090".
-	AdminListen string `koanf:"admin_listen"`
+	AdminListen string `koanf:"admin_listen" flag:"admin-listen" restart:"true"`
 	// Region is the Genesys Cloud region, by AWS name (eu-west-1) or host
 	// suffix (mypurecloud.ie): it gives the upstream hosts and the default
 	// country. Default "us-east-1".
-	Region string `koanf:"region"`
+	Region string `koanf:"region" flag:"region"`
 	// Mode is enforce (rewrite, and answer 400 for an address that cannot be
 	// fixed), rewrite (rewrite, forward the rest as sent) or audit (never
 	// change a byte, record what would change). Default "enforce".
-	Mode string `koanf:"mode"`
+	Mode string `koanf:"mode" flag:"mode"`
 	// Country is the ISO 3166 alpha-2 country national numbers are read in,
 	// such as GB, or auto: learn each organisation's default country from
 	// Genesys with one extra read-only request per new token (GET
 	// /api/v2/organizations/me; see country_lookup), falling back to the
 	// region's. Many organisations live in a region outside their own
 	// country, so the region's country is a guess. Default: the region's.
-	Country string `koanf:"country"`
+	Country string `koanf:"country" flag:"country"`
 	// Validation is how strictly numbers are checked: valid (a national
 	// number must be assigned in the country it is read in, a number written
 	// with its country code must be possible), possible (both only possible:
@@ -93,13 +99,13 @@ type IdentityConfig struct {
 	// replica the same key so that a token has the same token_id on all of
 	// them. Secret: redacted in output. Default "" (a random key per
 	// process: token IDs change on restart and differ between replicas).
-	TokenKey Secret `koanf:"token_key" secret:"true"`
+	TokenKey Secret `koanf:"token_key" secret:"true" restart:"true"`
 	// MaxTokens bounds the map from access tokens (as keyed hashes, never
 	// the tokens) to client IDs, learned from token exchanges on
 	// /oauth/token; when full, the entry that expires first is dropped.
 	// About 100 bytes an entry. Not reloadable. Default 10000 (thousands of
 	// clients, each with a token or two alive).
-	MaxTokens int `koanf:"max_tokens"`
+	MaxTokens int `koanf:"max_tokens" restart:"true"`
 	// MaxUserAgentBytes is where user_agent is cut (at a UTF-8 boundary) in
 	// audit records and spans; 0 leaves it out. Default 256.
 	MaxUserAgentBytes int `koanf:"max_user_agent_bytes"`
@@ -111,7 +117,7 @@ type MetricsConfig struct {
 	// client label on the intercepted-request metrics: the first ones seen;
 	// later ones are "other". 0 labels every client "other". Not
 	// reloadable. Default 100.
-	MaxClients int `koanf:"max_clients"`
+	MaxClients int `koanf:"max_clients" restart:"true"`
 }
 
 // AddressesConfig says which values are kept on purpose: forwarded byte for
@@ -146,10 +152,10 @@ type CountryLookupConfig struct {
 // UpstreamConfig is how callfix reaches Genesys.
 type UpstreamConfig struct {
 	// API is the base URL of the API host. Default: https://api.<region suffix>.
-	API string `koanf:"api"`
+	API string `koanf:"api" flag:"upstream-api"`
 	// Login is the base URL of the login host (/oauth/*). Default:
 	// https://login.<region suffix>.
-	Login string `koanf:"login"`
+	Login string `koanf:"login" flag:"upstream-login"`
 	// CAFile is a PEM file of CA certificates to trust instead of the
 	// system roots. Default "" (system roots).
 	CAFile string `koanf:"ca_file"`
@@ -176,17 +182,17 @@ type UpstreamConfig struct {
 // ServerConfig tunes the listener clients connect to.
 type ServerConfig struct {
 	// ReadTimeout bounds reading a whole request, body included. Default 60s.
-	ReadTimeout time.Duration `koanf:"read_timeout"`
+	ReadTimeout time.Duration `koanf:"read_timeout" restart:"true"`
 	// WriteTimeout bounds writing a whole response. Default 60s.
-	WriteTimeout time.Duration `koanf:"write_timeout"`
+	WriteTimeout time.Duration `koanf:"write_timeout" restart:"true"`
 	// IdleTimeout closes client keep-alive connections idle this long.
 	// Default 120s.
-	IdleTimeout time.Duration `koanf:"idle_timeout"`
+	IdleTimeout time.Duration `koanf:"idle_timeout" restart:"true"`
 	// MaxConns is the most client connections served at once; more are
 	// refused. Default 10000.
-	MaxConns int `koanf:"max_conns"`
+	MaxConns int `koanf:"max_conns" restart:"true"`
 	// MaxHeaderBytes bounds the request line and headers. Default 16KiB.
-	MaxHeaderBytes ByteSize `koanf:"max_header_bytes"`
+	MaxHeaderBytes ByteSize `koanf:"max_header_bytes" restart:"true"`
 	// MaxMethodBytes is the longest request method accepted; a longer one
 	// is answered 400 and forwarded nowhere. The longest registered HTTP
 	// method, UPDATEREDIRECTREF, has 17 bytes. Default 20.
@@ -213,9 +219,9 @@ type ServerConfig struct {
 // TLSConfig enables TLS on the listener. Both files or neither.
 type TLSConfig struct {
 	// CertFile is the PEM certificate chain. Default "" (plain HTTP).
-	CertFile string `koanf:"cert_file"`
+	CertFile string `koanf:"cert_file" restart:"true"`
 	// KeyFile is the PEM private key. Default "".
-	KeyFile string `koanf:"key_file"`
+	KeyFile string `koanf:"key_file" restart:"true"`
 }
 
 // LimitsConfig bounds what callfix buffers.
@@ -253,36 +259,36 @@ type GatewayConfig struct {
 type TracingConfig struct {
 	// Endpoint is the OTLP endpoint, such as http://collector:4318. Default ""
 	// (OTEL_EXPORTER_OTLP_ENDPOINT; with neither, no exporter runs).
-	Endpoint string `koanf:"endpoint"`
+	Endpoint string `koanf:"endpoint" restart:"true"`
 	// Protocol is grpc or http/protobuf. Default "" (OTEL_EXPORTER_OTLP_PROTOCOL,
 	// else http/protobuf).
-	Protocol string `koanf:"protocol"`
+	Protocol string `koanf:"protocol" restart:"true"`
 	// Headers are sent with every export, such as an API key. Secret:
 	// values are redacted in output. Default none.
-	Headers map[string]Secret `koanf:"headers" secret:"true"`
+	Headers map[string]Secret `koanf:"headers" secret:"true" restart:"true"`
 	// Passthrough also traces requests that are not intercepted. Default false.
 	Passthrough bool `koanf:"passthrough"`
 	// SampleRatio is the share of traces sampled, 0 to 1. Default 1.
-	SampleRatio float64 `koanf:"sample_ratio"`
+	SampleRatio float64 `koanf:"sample_ratio" restart:"true"`
 }
 
 // AuditConfig configures the audit log: one JSON record per intercepted
 // request.
 type AuditConfig struct {
 	// Enabled turns the audit log on. Default true.
-	Enabled bool `koanf:"enabled"`
+	Enabled bool `koanf:"enabled" restart:"true"`
 	// File is where records go. Default "" (standard error).
-	File string `koanf:"file"`
+	File string `koanf:"file" restart:"true"`
 	// FlushInterval is the longest a record waits in memory before it is
 	// written: records are written in batches, not one write per
 	// intercepted request. 0 writes every record at once. At most 10s.
 	// Records still buffered are written on shutdown (SIGTERM, SIGINT);
 	// a crash or SIGKILL loses at most this much. Default 100ms.
-	FlushInterval time.Duration `koanf:"flush_interval"`
+	FlushInterval time.Duration `koanf:"flush_interval" restart:"true"`
 	// BufferBytes bounds the batch: a record that would not fit is
 	// written after the buffered ones, at once. 0 writes every record at
 	// once. At most 16MiB. Default 64KiB.
-	BufferBytes ByteSize `koanf:"buffer_bytes"`
+	BufferBytes ByteSize `koanf:"buffer_bytes" restart:"true"`
 }
 
 // RuleConfig is a rewrite rule as written in the file.

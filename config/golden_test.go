@@ -102,7 +102,7 @@ func problemsOf(t *testing.T, err error) []string {
 	if !errors.As(err, &p) {
 		t.Fatalf("error %v (%T) is not config.Problems", err, err)
 	}
-	return p
+	return p.Strings()
 }
 
 func TestGolden_GoodFilesRenderAsWant(t *testing.T) {

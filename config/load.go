@@ -3,12 +3,14 @@ package config
 import (
 	"errors"
 	"fmt"
+	stdmaps "maps"
 	"os"
-	"sort"
+	"reflect"
+	"slices"
 	"strings"
 
+	"github.com/knadh/koanf/maps"
 	"github.com/knadh/koanf/parsers/yaml"
-	"github.com/knadh/koanf/providers/confmap"
 	"github.com/knadh/koanf/v2"
 )
 
@@ -48,18 +50,35 @@ type Loaded struct {
 	File string
 }
 
-// Problems is every problem found, each as "key: what is wrong: how to fix
-// it". It is returned as an error.
-type Problems []string
+// layer is a koanf provider of the map Load merged, which nothing changes
+// afterwards (confmap would deep-copy it first, which costs more than the
+// rest of Load).
+type layer map[string]any
 
-func (p Problems) Error() string { return strings.Join(p, "\n") }
+func (l layer) Read() (map[string]any, error) { return l, nil }
+
+func (l layer) ReadBytes() ([]byte, error) { return nil, errors.New("a layer is read as a map") }
+
+// find returns the value at the dotted key name in the nested map m.
+func find(m map[string]any, name string) (any, bool) {
+	var v any = m
+	for seg := range strings.SplitSeq(name, ".") {
+		sub, ok := v.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if v, ok = sub[seg]; !ok {
+			return nil, false
+		}
+	}
+	return v, true
+}
 
 // Load reads the layers. It returns every problem at once, as Problems:
 // an unreadable file, YAML syntax, unknown keys (with the closest known key
 // when there is one), values of the wrong type. Even with problems it
 // returns what it could read, so that validation can report more.
 func Load(opts Options) (*Loaded, error) {
-	var probs Problems
 	env := map[string]string{}
 	for _, kv := range opts.Env {
 		if name, val, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(name, "CALLFIX_") {
@@ -71,93 +90,40 @@ func Load(opts Options) (*Loaded, error) {
 		path = env[EnvConfig]
 	}
 
-	k := koanf.New(".")
-	src := map[string]Source{}
-	load := func(layer map[string]any, s Source) {
-		if len(layer) == 0 {
-			return
-		}
-		if err := k.Load(confmap.Provider(layer, "."), nil); err != nil {
-			probs = append(probs, fmt.Sprintf("cannot merge %s settings: %v", s, err))
-		}
-		for name := range layer {
-			src[name] = s
-		}
-	}
-
+	var probs Problems
+	var file map[string]any
 	if path != "" {
-		layer, err := readFile(path)
-		if err != nil {
-			probs = append(probs, err...)
-		}
-		load(layer, SourceFile)
-	}
-
-	envLayer := map[string]any{}
-	for _, name := range sortedEnv(env) {
-		if name == EnvConfig {
-			continue
-		}
-		key := keyForEnv(name)
-		switch {
-		case key == nil:
-			msg := fmt.Sprintf("%s: unknown environment variable", name)
-			if s := suggest(strings.ToLower(strings.TrimPrefix(name, "CALLFIX_"))); s != "" {
-				msg += ": did you mean " + keyByName[s].Env + "?"
-			} else {
-				msg += ": see docs/CONFIG.md for the variables callfix reads"
-			}
-			probs = append(probs, msg)
-		case key.Name == "rules" || key.Name == "clients":
-			probs = append(probs, name+": "+key.Name+" cannot be set from the environment: put them in the config file")
-		default:
-			envLayer[key.Name] = env[name]
+		var err *Problem
+		if file, err = readFile(path); err != nil {
+			probs = append(probs, *err)
 		}
 	}
-	load(envLayer, SourceEnv)
-
-	flagLayer := map[string]any{}
-	for name, val := range opts.Flags {
-		key := keyByName[name]
-		switch {
-		case key == nil:
-			msg := fmt.Sprintf("--set %s: unknown key", name)
-			if s := suggest(name); s != "" {
-				msg += ": did you mean " + s + "?"
-			}
-			probs = append(probs, msg)
-		case key.Name == "rules" || key.Name == "clients":
-			probs = append(probs, "--set "+key.Name+": "+key.Name+" cannot be set from flags: put them in the config file")
-		default:
-			flagLayer[name] = val
-		}
+	delete(env, EnvConfig)
+	envValues, envProbs := fromEnv(env)
+	flagValues, flagProbs := fromFlags(opts.Flags)
+	src := sourcesOf(file, envValues, flagValues)
+	// Later layers win, merged by koanf's own merge (the file's sections
+	// then hold the values set over them, which nothings does not look at)
+	// and loaded once: each load flattens and rebuilds the whole map.
+	merged := map[string]any{}
+	for _, l := range []map[string]any{file, maps.Unflatten(envValues, "."), maps.Unflatten(flagValues, ".")} {
+		maps.Merge(l, merged)
 	}
-	load(flagLayer, SourceFlag)
-
+	k := koanf.New(".")
+	_ = k.Load(layer(merged), nil) // a layer never fails
 	cfg := Defaults()
-	for i := range keyList {
-		key := &keyList[i]
-		s, ok := src[key.Name]
-		if !ok {
-			src[key.Name] = SourceDefault
-			continue
-		}
-		if err := key.set(&cfg, k.Get(key.Name)); err != nil {
-			where := "from " + describeSource(s, key)
-			if s == SourceFile {
-				where = "in " + path
-			}
-			var kp keyProblems
-			if errors.As(err, &kp) {
-				for _, p := range kp {
-					name, rest, _ := strings.Cut(p, ": ")
-					probs = append(probs, fmt.Sprintf("%s (%s): %s", name, where, rest))
-				}
-				continue
-			}
-			probs = append(probs, fmt.Sprintf("%s (%s): %v", key.Name, where, err))
+	names, values := decode(k, &cfg)
+	values = append(values, nothings(file, src, values)...)
+	for i := range names {
+		names[i].Source, names[i].From = SourceFile, path
+	}
+	for i := range values {
+		if key := owner(values[i].Key); key != nil {
+			values[i].Source, values[i].From = src[key.Name], key.where(src[key.Name], path)
 		}
 	}
+	slices.SortStableFunc(values, func(a, b Problem) int { return owner(a.Key).pos - owner(b.Key).pos })
+	probs = slices.Concat(probs, names, envProbs, flagProbs, values)
 	l := &Loaded{Config: cfg, Sources: src, File: path}
 	if len(probs) > 0 {
 		return l, probs
@@ -165,83 +131,101 @@ func Load(opts Options) (*Loaded, error) {
 	return l, nil
 }
 
-func describeSource(s Source, k *Key) string {
-	switch s {
-	case SourceEnv:
-		return k.Env
-	case SourceFlag:
-		if k.Flag != "" {
-			return "--" + k.Flag
-		}
-		return "--set"
-	}
-	return string(s)
-}
-
-func sortedEnv(env map[string]string) []string {
-	names := make([]string, 0, len(env))
-	for n := range env {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
-func keyForEnv(name string) *Key {
+// sourcesOf returns the layer each key's value comes from: the last that
+// sets it.
+func sourcesOf(file, env, flags map[string]any) map[string]Source {
+	src := make(map[string]Source, len(keyList))
 	for i := range keyList {
-		if keyList[i].Env == name {
-			return &keyList[i]
+		name := keyList[i].Name
+		src[name] = SourceDefault
+		if _, ok := find(file, name); ok {
+			src[name] = SourceFile
+		}
+		if _, ok := env[name]; ok {
+			src[name] = SourceEnv
+		}
+		if _, ok := flags[name]; ok {
+			src[name] = SourceFlag
 		}
 	}
-	return nil
+	return src
 }
 
-// readFile parses the YAML file into a flat map of known keys, reporting
-// unknown keys with their dotted names.
-func readFile(path string) (map[string]any, Problems) {
+// nothings reports the single values the file writes as nothing
+// (timeout: ~), which mapstructure leaves at their defaults, as they always
+// were; only the file can give nothing.
+func nothings(file map[string]any, src map[string]Source, values Problems) Problems {
+	var out Problems
+	for i := range keyList {
+		key := &keyList[i]
+		if kind := key.typ.Kind(); src[key.Name] != SourceFile || kind == reflect.Slice || kind == reflect.Map {
+			continue
+		}
+		if v, _ := find(file, key.Name); v != nil {
+			continue
+		}
+		if _, err := accept(nil, key.typ); err != nil && !values.mentions(key.Name) {
+			out = append(out, Problem{Key: key.Name, Message: err.Error()})
+		}
+	}
+	return out
+}
+
+// fromEnv returns the values of the CALLFIX_* variables by key name, and
+// a problem for each variable that names no key.
+func fromEnv(env map[string]string) (map[string]any, Problems) {
+	return fromNames(env, "the environment", func(name string) *Key { return keyByEnv[name] }, func(name string) string { return name },
+		func(name string) string {
+			if s := suggest(strings.ToLower(strings.TrimPrefix(name, "CALLFIX_"))); s != "" {
+				return "unknown environment variable: did you mean " + keyByName[s].Env + "?"
+			}
+			return "unknown environment variable: see docs/CONFIG.md for the variables callfix reads"
+		})
+}
+
+// fromFlags returns the values of the flags by key name, and a problem for
+// each flag that names no key.
+func fromFlags(flags map[string]string) (map[string]any, Problems) {
+	return fromNames(flags, "flags", func(name string) *Key { return keyByName[name] }, func(name string) string { return "--set " + name },
+		func(name string) string {
+			if s := suggest(name); s != "" {
+				return "unknown key: did you mean " + s + "?"
+			}
+			return "unknown key"
+		})
+}
+
+// fromNames returns the values of a layer given by names (variables or
+// flags) by key name: key is the key a name sets, subject how a problem
+// names it, and unknown what to say when it sets none.
+func fromNames(given map[string]string, layer string, key func(string) *Key, subject, unknown func(string) string) (map[string]any, Problems) {
+	values := map[string]any{}
+	var probs Problems
+	for _, name := range slices.Sorted(stdmaps.Keys(given)) {
+		switch k := key(name); {
+		case k == nil:
+			probs = append(probs, Problem{Key: subject(name), Message: unknown(name)})
+		case k.fileOnly():
+			probs = append(probs, Problem{Key: subject(name), Message: k.Name + " cannot be set from " + layer + ": put them in the config file"})
+		default:
+			values[k.Name] = given[name]
+		}
+	}
+	return values, probs
+}
+
+// readFile parses the YAML file.
+func readFile(path string) (map[string]any, *Problem) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, Problems{fmt.Sprintf("config file %s: does not exist: check the path given to --config or %s", path, EnvConfig)}
+			return nil, &Problem{Source: SourceFile, From: path, Message: "does not exist: check the path given to --config or " + EnvConfig}
 		}
-		return nil, Problems{fmt.Sprintf("config file %s: cannot be read: %v", path, err)}
+		return nil, &Problem{Source: SourceFile, From: path, Message: fmt.Sprintf("cannot be read: %v", err)}
 	}
 	raw, err := yaml.Parser().Unmarshal(b)
 	if err != nil {
-		return nil, Problems{fmt.Sprintf("config file %s: is not valid YAML: %v", path, strings.TrimPrefix(err.Error(), "yaml: "))}
+		return nil, &Problem{Source: SourceFile, From: path, Message: "is not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
-	flat := map[string]any{}
-	var probs Problems
-	flatten(raw, "", flat, &probs, path)
-	return flat, probs
-}
-
-func flatten(m map[string]any, prefix string, out map[string]any, probs *Problems, path string) {
-	for _, name := range sortedKeys(m) {
-		full := prefix + name
-		v := m[name]
-		if keyByName[full] != nil {
-			out[full] = v
-			continue
-		}
-		if sectionNames[full] {
-			sub, ok := v.(map[string]any)
-			if !ok {
-				if v == nil {
-					continue
-				}
-				*probs = append(*probs, fmt.Sprintf("%s (in %s): is %s: expected a map of settings", full, path, describe(v)))
-				continue
-			}
-			flatten(sub, full+".", out, probs, path)
-			continue
-		}
-		msg := fmt.Sprintf("%s (in %s): unknown key", full, path)
-		if s := suggest(full); s != "" {
-			msg += ": did you mean " + s + "?"
-		} else {
-			msg += ": see docs/CONFIG.md for the keys callfix reads"
-		}
-		*probs = append(*probs, msg)
-	}
+	return raw, nil
 }

@@ -368,7 +368,7 @@ func TestLoad_ProblemsErrorIsOneALine(t *testing.T) {
 	if !errors.As(err, &p) {
 		t.Fatalf("Load error %v (%T) is not config.Problems", err, err)
 	}
-	if got, want := err.Error(), strings.Join(p, "\n"); got != want || len(p) != 2 {
+	if got, want := err.Error(), strings.Join(p.Strings(), "\n"); got != want || len(p) != 2 {
 		t.Errorf("Error() = %q with %d problems, want the 2 problems joined by newlines", got, len(p))
 	}
 }

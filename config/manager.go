@@ -14,9 +14,10 @@ import (
 )
 
 // Manager holds the running Snapshot and replaces it on reload. A reload
-// loads, validates and builds a complete new Snapshot (and whatever the
-// Apply hook builds from it, such as upstream clients) before swapping it
-// in atomically; a configuration that fails never replaces a good one.
+// loads, validates and builds a complete new Snapshot, hands it to the
+// apply hook the wiring set (internal/cli: the proxy's Apply, which builds
+// its upstream clients), and swaps it in atomically only when that
+// succeeded; a configuration that fails never replaces a good one.
 // Requests that loaded the old Snapshot finish on it.
 type Manager struct {
 	opts Options
@@ -60,8 +61,10 @@ func NewManager(opts Options, log *slog.Logger) (*Manager, error) {
 // whole of a request, so that one request sees one configuration.
 func (m *Manager) Current() *Snapshot { return m.cur.Load() }
 
-// SetApply sets the hook that builds what depends on a Snapshot (upstream
-// clients) before it is swapped in. It is called for later reloads only.
+// SetApply sets the hook that is given each new Snapshot before it is
+// swapped in, to build what depends on it (the wiring passes the proxy's
+// Apply); an error rejects the reload and the running Snapshot stays. It
+// is called for later reloads only, one at a time.
 func (m *Manager) SetApply(f func(*Snapshot) error) { m.mu.Lock(); m.apply = f; m.mu.Unlock() }
 
 // OnReload sets a function called after every reload attempt, for metrics.
@@ -83,7 +86,7 @@ func (m *Manager) Reload(trigger string) error {
 		m.failures.Add(1)
 		var probs Problems
 		if errors.As(err, &probs) {
-			m.log.Error("config reload rejected; still serving the previous configuration", "trigger", trigger, "problems", []string(probs))
+			m.log.Error("config reload rejected; still serving the previous configuration", "trigger", trigger, "problems", probs.Strings())
 		} else {
 			m.log.Error("config reload rejected; still serving the previous configuration", "trigger", trigger, "error", err.Error())
 		}

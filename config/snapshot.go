@@ -1,8 +1,8 @@
 package config
 
 import (
-	"fmt"
 	"maps"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -11,7 +11,8 @@ import (
 )
 
 // Snapshot is a validated configuration with everything derived from it:
-// the region's hosts and country resolved, the rules compiled. It is
+// the region's hosts and country resolved, the rules compiled, the URLs,
+// prefixes, networks and mask policy in the types their users need. It is
 // immutable; a reload builds a new one and swaps it in whole.
 type Snapshot struct {
 	// Config is the configuration with region-derived values filled in.
@@ -21,7 +22,9 @@ type Snapshot struct {
 	// File is the YAML file read, or "".
 	File string
 
-	Region  Region
+	Region Region
+	// API and Login are upstream.api and upstream.login, parsed, without a
+	// trailing slash.
 	API     *url.URL
 	Login   *url.URL
 	Country string
@@ -38,29 +41,46 @@ type Snapshot struct {
 	LoadedAt      time.Time
 	// Overrides are the per-rule and per-client modes and countries.
 	Overrides Overrides
+	// APIPrefixes and LoginPrefixes are gateway.api_prefixes and
+	// gateway.login_prefixes, as the bytes request paths are matched with.
+	APIPrefixes, LoginPrefixes [][]byte
+	// Mask is how numbers are shown in spans, logs and error bodies.
+	Mask MaskPolicy
+
+	trusted []netip.Prefix
 }
 
-// Build validates l and derives a Snapshot. Problems are returned all at
-// once, as Problems.
+// MaskPolicy is the validated mask and mask_key.
+type MaskPolicy struct {
+	// Mode is one of MaskModes.
+	Mode string
+	// Key is the HMAC key of mode hash (mask_key).
+	Key Secret
+}
+
+// Build validates l and derives a Snapshot from what validation parsed.
+// Problems are returned all at once, as Problems.
 func Build(l *Loaded) (*Snapshot, error) {
 	c := l.Config
-	if err := Validate(&c); err != nil {
-		return nil, annotate(err.(Problems), l)
+	v, probs := validate(&c)
+	if len(probs) > 0 {
+		return nil, l.locate(probs)
 	}
-	src := make(map[string]Source, len(l.Sources))
-	for k, v := range l.Sources {
-		src[k] = v
-	}
-	region, _ := LookupRegion(c.Region)
+	src := maps.Clone(l.Sources)
+	region := v.region
 	c.Region = region.Name
-	if c.Upstream.API == "" {
+	if v.api == nil {
+		v.api = &url.URL{Scheme: "https", Host: "api." + region.Suffix}
 		c.Upstream.API = region.APIURL()
 		src["upstream.api"] = SourceRegion
 	}
-	if c.Upstream.Login == "" {
+	if v.login == nil {
+		v.login = &url.URL{Scheme: "https", Host: "login." + region.Suffix}
 		c.Upstream.Login = region.LoginURL()
 		src["upstream.login"] = SourceRegion
 	}
+	c.Upstream.API = strings.TrimSuffix(c.Upstream.API, "/")
+	c.Upstream.Login = strings.TrimSuffix(c.Upstream.Login, "/")
 	auto := c.Country == CountryAuto
 	country := strings.ToUpper(c.Country)
 	switch {
@@ -73,10 +93,11 @@ func Build(l *Loaded) (*Snapshot, error) {
 	default:
 		c.Country = country
 	}
-	c.Upstream.API = strings.TrimSuffix(c.Upstream.API, "/")
-	c.Upstream.Login = strings.TrimSuffix(c.Upstream.Login, "/")
 
-	s := &Snapshot{Sources: src, File: l.File, Region: region, Country: country, CountryAuto: auto, LoadedAt: time.Now()}
+	s := &Snapshot{Sources: src, File: l.File, Region: region, API: v.api, Login: v.login, Country: country, CountryAuto: auto,
+		Mode: v.mode, Level: v.level, Engine: v.engine, LoadedAt: time.Now(), trusted: v.trusted,
+		APIPrefixes: bytesOf(c.Gateway.APIPrefixes), LoginPrefixes: bytesOf(c.Gateway.LoginPrefixes),
+		Mask: MaskPolicy{Mode: c.Mask, Key: c.MaskKey}}
 	switch {
 	case auto:
 		s.CountryOrigin = "the fallback for country: auto, the default country of region " + region.Name + "; send `X-Callfix-Country` to choose"
@@ -85,17 +106,6 @@ func Build(l *Loaded) (*Snapshot, error) {
 	default:
 		s.CountryOrigin = "set by country (from " + describeSource(src["country"], keyByName["country"]) + ")"
 	}
-	s.API, _ = url.Parse(c.Upstream.API)
-	s.Login, _ = url.Parse(c.Upstream.Login)
-	s.Mode, _ = rewrite.ParseMode(c.Mode)
-	s.Level, _ = rewrite.ParseLevel(c.Validation)
-	rules, _ := c.rewriteRules()
-	ext, _ := rewrite.ParseDigitRange(c.Addresses.ExtensionDigits)
-	eng, err := rewrite.New(rules, rewrite.Options{Level: s.Level, ExtensionDigits: ext, Keep: c.Addresses.Keep})
-	if err != nil {
-		return nil, Problems{fmt.Sprintf("rules: %v", err)}
-	}
-	s.Engine = eng
 	rewrite.Warm(s.Country)
 	// Deep-copy what a later reload must not share.
 	c.Rules = append([]RuleConfig(nil), c.Rules...)
@@ -104,9 +114,27 @@ func Build(l *Loaded) (*Snapshot, error) {
 	c.Gateway.LoginPrefixes = append([]string(nil), c.Gateway.LoginPrefixes...)
 	c.Server.TrustedProxies = append([]string(nil), c.Server.TrustedProxies...)
 	c.Clients = maps.Clone(c.Clients)
-	s.Overrides = buildOverrides(&c, s.Mode, s.Country)
+	s.Overrides = v.overrides
+	s.Overrides.mode, s.Overrides.country = s.Mode, s.Country
 	s.Config = c
 	return s, nil
+}
+
+// describeSource names a layer in a message: the variable or flag, or the
+// layer.
+func describeSource(s Source, k *Key) string {
+	if w := k.where(s, ""); w != "" {
+		return w
+	}
+	return string(s)
+}
+
+func bytesOf(list []string) [][]byte {
+	out := make([][]byte, len(list))
+	for i, p := range list {
+		out[i] = []byte(p)
+	}
+	return out
 }
 
 // LoadSnapshot is Load then Build, reporting the problems of both at once.
@@ -114,11 +142,10 @@ func LoadSnapshot(opts Options) (*Snapshot, error) {
 	l, err := Load(opts)
 	if err != nil {
 		probs := err.(Problems)
-		if verr := Validate(&l.Config); verr != nil {
-			for _, v := range annotate(verr.(Problems), l) {
-				if !mentionsKeyOf(probs, v) {
-					probs = append(probs, v)
-				}
+		_, verr := validate(&l.Config)
+		for _, v := range l.locate(verr) {
+			if !probs.mentions(v.Key) {
+				probs = append(probs, v)
 			}
 		}
 		return nil, probs
@@ -126,46 +153,18 @@ func LoadSnapshot(opts Options) (*Snapshot, error) {
 	return Build(l)
 }
 
-// mentionsKeyOf reports whether a load problem already names the key of a
-// validation problem (a value that failed to load shows as its default).
-func mentionsKeyOf(probs Problems, v string) bool {
-	key, _, _ := strings.Cut(v, ":")
-	key, _, _ = strings.Cut(key, " (")
-	if strings.HasPrefix(key, "rules[") {
-		// A rule that failed to load is not validated again: its missing
-		// path or format is the misspelt key already reported.
-		if i := strings.IndexByte(key, ']'); i > 0 {
-			key = key[:i+1]
-		}
-	}
-	for _, p := range probs {
-		if strings.HasPrefix(p, key+" ") || strings.HasPrefix(p, key+":") || strings.HasPrefix(p, key+"[") || strings.HasPrefix(p, key+".") {
-			return true
-		}
-	}
-	return false
-}
-
-// annotate says where each problem's value came from, when not a default:
-// "region (from --region): ...", "mode (from CALLFIX_MODE): ...".
-func annotate(probs Problems, l *Loaded) Problems {
+// locate says where each validation problem's value came from, when not a
+// default: "region (from --region): ...", "mode (from CALLFIX_MODE): ...".
+func (l *Loaded) locate(probs Problems) Problems {
 	out := make(Problems, len(probs))
 	for i, p := range probs {
-		key, rest, _ := strings.Cut(p, ":")
-		base, _, _ := strings.Cut(key, "[") // addresses.keep[1]: an item of a list key
-		k := keyByName[base]
-		if k == nil {
-			out[i] = p
-			continue
+		if k := keyOf(p.Key); k != nil {
+			switch src := l.Sources[k.Name]; src {
+			case SourceFile, SourceEnv, SourceFlag:
+				p.Source, p.From = src, k.where(src, l.File)
+			}
 		}
-		switch src := l.Sources[base]; src {
-		case SourceFile:
-			out[i] = key + " (in " + l.File + "):" + rest
-		case SourceEnv, SourceFlag:
-			out[i] = key + " (from " + describeSource(src, k) + "):" + rest
-		default:
-			out[i] = p
-		}
+		out[i] = p
 	}
 	return out
 }

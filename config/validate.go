@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"regexp/syntax"
 	"strings"
@@ -27,11 +28,98 @@ var MaskModes = []string{"partial", "hash", "full", "none"}
 // naming its key: what is wrong, and how to fix it. It is pure: it reads
 // no file and changes nothing.
 func Validate(c *Config) error {
+	if _, p := validate(c); len(p) > 0 {
+		return p
+	}
+	return nil
+}
+
+// checked is what validation parsed, kept for Build so that nothing is
+// parsed twice: the region, the modes, the compiled engine, the upstream
+// URLs written in the configuration, the trusted proxies and the
+// per-rule and per-client overrides.
+type checked struct {
+	region     Region
+	mode       rewrite.Mode
+	level      rewrite.Level
+	engine     *rewrite.Engine
+	api, login *url.URL // nil: the region's
+	trusted    []netip.Prefix
+	overrides  Overrides
+}
+
+// validate is Validate, returning what it parsed; the engine is built only
+// when every rule and keep pattern is valid.
+func validate(c *Config) (*checked, Problems) {
 	var p Problems
 	add := func(key, format string, args ...any) {
-		p = append(p, key+": "+fmt.Sprintf(format, args...))
+		p = append(p, Problem{Key: key, Message: fmt.Sprintf(format, args...)})
+	}
+	v := &checked{}
+
+	validateListeners(c, add)
+
+	region, ok := LookupRegion(c.Region)
+	v.region = region
+	if !ok {
+		add("region", "%q is not a Genesys Cloud region: use one of %s (or a host suffix such as mypurecloud.ie)", c.Region, strings.Join(RegionNames(), ", "))
+	}
+	var err error
+	if v.mode, err = rewrite.ParseMode(c.Mode); err != nil {
+		add("mode", "%q is not a mode: use enforce, rewrite or audit", c.Mode)
+	}
+	if c.Country != "" && c.Country != CountryAuto && !rewrite.KnownCountry(strings.ToUpper(c.Country)) {
+		add("country", "%q is not an ISO 3166 alpha-2 country callfix has a numbering plan for: use a code such as US, GB or DE, auto to learn each organisation's, or leave it empty for the region's (%s)", c.Country, region.Country)
+	}
+	if v.level, err = rewrite.ParseLevel(c.Validation); err != nil {
+		add("validation", "%q is not a validation level: use valid, possible or strict", c.Validation)
+	}
+	ext, err := rewrite.ParseDigitRange(c.Addresses.ExtensionDigits)
+	if err != nil {
+		add("addresses.extension_digits", "%s", err.Error())
+	}
+	ruleProbs := v.compile(c, ext, add)
+	if !contains(MaskModes, c.Mask) {
+		add("mask", "%q is not a mask mode: use partial, hash, full or none", c.Mask)
+	} else if c.Mask == "hash" && c.MaskKey == "" {
+		add("mask_key", "mask: hash needs a key, or anyone can reverse the hashes by trying every number: set mask_key (or CALLFIX_MASK_KEY) to a long random string")
 	}
 
+	for _, u := range []struct{ key, val string }{{"upstream.api", c.Upstream.API}, {"upstream.login", c.Upstream.Login}} {
+		if u.val == "" {
+			continue // from the region
+		}
+		parsed, msg := checkUpstream(u.val, c.Upstream.AllowInsecureHTTP)
+		if msg != "" {
+			add(u.key, "%s", msg)
+		}
+		if u.key == "upstream.api" {
+			v.api = parsed
+		} else {
+			v.login = parsed
+		}
+	}
+
+	validateLimits(c, add)
+
+	v.overrides = validateOverrides(c, add)
+	v.trusted = validateIdentity(c, add)
+
+	if len(c.Rules) == 0 && !c.BuiltinRules {
+		add("rules", "there are no rules: with builtin_rules: false, list at least one rule (callfix would only pass traffic through)")
+	}
+	p = append(p, ruleProbs...)
+	if len(p) > 0 {
+		v.engine = nil
+	}
+	return v, p
+}
+
+// addFunc adds a problem about key.
+type addFunc = func(key, format string, args ...any)
+
+// validateListeners checks the two listen addresses.
+func validateListeners(c *Config, add addFunc) {
 	checkAddr := func(key, addr string) (string, string, bool) {
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil || port == "" {
@@ -46,46 +134,37 @@ func Validate(c *Config) error {
 	if ok1 && ok2 && lp == ap && lp != "0" && (lh == ah || wildcard(lh) || wildcard(ah)) {
 		add("admin_listen", "%q shares its port with listen (%q): give the admin listener its own port", c.AdminListen, c.Listen)
 	}
+}
 
-	region, ok := LookupRegion(c.Region)
-	if !ok {
-		add("region", "%q is not a Genesys Cloud region: use one of %s (or a host suffix such as mypurecloud.ie)", c.Region, strings.Join(RegionNames(), ", "))
-	}
-	if _, err := rewrite.ParseMode(c.Mode); err != nil {
-		add("mode", "%q is not a mode: use enforce, rewrite or audit", c.Mode)
-	}
-	if c.Country != "" && c.Country != CountryAuto && !rewrite.KnownCountry(strings.ToUpper(c.Country)) {
-		add("country", "%q is not an ISO 3166 alpha-2 country callfix has a numbering plan for: use a code such as US, GB or DE, auto to learn each organisation's, or leave it empty for the region's (%s)", c.Country, region.Country)
-	}
-	if _, err := rewrite.ParseLevel(c.Validation); err != nil {
-		add("validation", "%q is not a validation level: use valid, possible or strict", c.Validation)
-	}
-	if _, err := rewrite.ParseDigitRange(c.Addresses.ExtensionDigits); err != nil {
-		add("addresses.extension_digits", "%s", err.Error())
-	}
-	if _, err := rewrite.CompileKeepPatterns(c.Addresses.Keep); err != nil {
-		for _, e := range splitJoined(err) {
-			var pe *rewrite.PatternError
-			if errors.As(e, &pe) {
-				add(fmt.Sprintf("addresses.keep[%d]", pe.Index), "%s", keepProblem(pe))
-			}
+// compile builds the engine: it checks the rules and compiles the keep
+// patterns, once. Keep problems are added at once; the rules' problems are
+// returned, to be listed last.
+func (v *checked) compile(c *Config, ext rewrite.DigitRange, add addFunc) Problems {
+	rules, ruleProbs := c.rewriteRules()
+	var err error
+	v.engine, err = rewrite.New(rules, rewrite.Options{Level: v.level, ExtensionDigits: ext, Keep: c.Addresses.Keep})
+	for _, e := range leaves(err) {
+		var pe *rewrite.PatternError
+		var re *rewrite.RuleError
+		switch {
+		case errors.As(e, &pe):
+			add(fmt.Sprintf("addresses.keep[%d]", pe.Index), "%s", keepProblem(pe))
+		case errors.As(e, &re) && re.Key == "format":
+			// reported by rewriteRules with the value
+		case errors.As(e, &re) && re.Field < 0:
+			ruleProbs = append(ruleProbs, Problem{Key: fmt.Sprintf("rules[%d].%s", re.Rule, re.Key), Message: re.Err.Error()})
+		case errors.As(e, &re):
+			ruleProbs = append(ruleProbs, Problem{Key: fmt.Sprintf("rules[%d].fields[%d].%s", re.Rule, re.Field, re.Key), Message: re.Err.Error()})
+		case e != nil:
+			ruleProbs = append(ruleProbs, Problem{Key: "rules", Message: e.Error()})
 		}
 	}
-	if !contains(MaskModes, c.Mask) {
-		add("mask", "%q is not a mask mode: use partial, hash, full or none", c.Mask)
-	} else if c.Mask == "hash" && c.MaskKey == "" {
-		add("mask_key", "mask: hash needs a key, or anyone can reverse the hashes by trying every number: set mask_key (or CALLFIX_MASK_KEY) to a long random string")
-	}
+	return ruleProbs
+}
 
-	for _, u := range []struct{ key, val string }{{"upstream.api", c.Upstream.API}, {"upstream.login", c.Upstream.Login}} {
-		if u.val == "" {
-			continue // from the region
-		}
-		if msg := checkUpstream(u.val, c.Upstream.AllowInsecureHTTP); msg != "" {
-			add(u.key, "%s", msg)
-		}
-	}
-
+// validateLimits checks the bounds, timeouts, TLS files, gateway prefixes
+// and tracing settings.
+func validateLimits(c *Config, add addFunc) {
 	positive := func(key string, v int64, how string) {
 		if v <= 0 {
 			add(key, "must be greater than zero, got %d: %s", v, how)
@@ -159,39 +238,26 @@ func Validate(c *Config) error {
 	if c.Tracing.SampleRatio < 0 || c.Tracing.SampleRatio > 1 {
 		add("tracing.sample_ratio", "%v is not between 0 and 1: use 1 to sample every trace, 0.1 for one in ten", c.Tracing.SampleRatio)
 	}
-
-	validateIdentity(c, add)
-
-	if len(c.Rules) == 0 && !c.BuiltinRules {
-		add("rules", "there are no rules: with builtin_rules: false, list at least one rule (callfix would only pass traffic through)")
-	}
-	if _, err := c.rewriteRules(); err != nil {
-		for _, e := range splitJoined(err) {
-			p = append(p, e.Error())
-		}
-	}
-	if len(p) == 0 {
-		return nil
-	}
-	return p
 }
 
-// checkUpstream returns what is wrong with an upstream base URL, or "".
-func checkUpstream(raw string, allowHTTP bool) string {
+// checkUpstream parses an upstream base URL, without its trailing slash,
+// and returns what is wrong with it, or "".
+func checkUpstream(raw string, allowHTTP bool) (*url.URL, string) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" || u.Host == "" {
-		return fmt.Sprintf("%q is not a URL with a scheme and host: write one such as https://api.mypurecloud.com", raw)
+		return nil, fmt.Sprintf("%q is not a URL with a scheme and host: write one such as https://api.mypurecloud.com", raw)
 	}
 	if u.Scheme != "https" && u.Scheme != "http" {
-		return fmt.Sprintf("%q: scheme %q is not supported: use https (or http for a local test upstream)", raw, u.Scheme)
+		return nil, fmt.Sprintf("%q: scheme %q is not supported: use https (or http for a local test upstream)", raw, u.Scheme)
 	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return fmt.Sprintf("%q has a path, query or credentials: give only scheme, host and port, such as https://api.mypurecloud.com", raw)
+		return nil, fmt.Sprintf("%q has a path, query or credentials: give only scheme, host and port, such as https://api.mypurecloud.com", raw)
 	}
 	if u.Scheme == "http" && !allowHTTP && !IsLoopback(u.Hostname()) {
-		return fmt.Sprintf("%q is plain http to a host that is not loopback: tokens would cross the network in clear text; use https, or set upstream.allow_insecure_http: true for a test rig", raw)
+		return nil, fmt.Sprintf("%q is plain http to a host that is not loopback: tokens would cross the network in clear text; use https, or set upstream.allow_insecure_http: true for a test rig", raw)
 	}
-	return ""
+	u.Path, u.RawPath, u.ForceQuery = "", "", false
+	return u, ""
 }
 
 // IsLoopback reports whether host (a name or an IP address, without a port
@@ -206,41 +272,26 @@ func IsLoopback(host string) bool {
 }
 
 // rewriteRules returns the rules the engine compiles: the configured ones,
-// then the built-in ones when BuiltinRules is set. Errors name config keys.
-func (c *Config) rewriteRules() ([]rewrite.Rule, error) {
-	var errs []error
+// then the built-in ones when BuiltinRules is set, and a problem for each
+// format that is not one. The engine checks the rest.
+func (c *Config) rewriteRules() ([]rewrite.Rule, Problems) {
+	var p Problems
 	var rules []rewrite.Rule
 	for i, rc := range c.Rules {
 		r := rewrite.Rule{Method: rc.Method, Path: rc.Path}
 		for j, fc := range rc.Fields {
 			f, err := rewrite.ParseFormat(fc.Format)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("rules[%d].fields[%d].format: %q is not a format: use address, tel, e164 or user", i, j, fc.Format))
+				p = append(p, Problem{Key: fmt.Sprintf("rules[%d].fields[%d].format", i, j), Message: fmt.Sprintf("%q is not a format: use address, tel, e164 or user", fc.Format)})
 			}
 			r.Fields = append(r.Fields, rewrite.Field{Path: fc.Path, Format: f})
 		}
 		rules = append(rules, r)
 	}
-	if err := rewrite.ValidateRules(rules); err != nil {
-		for _, e := range splitJoined(err) {
-			var re *rewrite.RuleError
-			if errors.As(e, &re) && re.Key == "format" {
-				continue // reported above with the value
-			}
-			errs = append(errs, e)
-		}
-	}
 	if c.BuiltinRules {
 		rules = append(rules, rewrite.DefaultRules()...)
 	}
-	return rules, errors.Join(errs...)
-}
-
-func splitJoined(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
+	return rules, p
 }
 
 func contains(list []string, s string) bool {

@@ -123,6 +123,7 @@ func startRig(t testing.TB, o rigOptions) *rig {
 	if err != nil {
 		t.Fatalf("proxy.New: %v", err)
 	}
+	mgr.SetApply(srv.Apply) // as internal/cli wires it
 	r.srv = srv
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -29,8 +29,8 @@ import (
 
 // Options configure a Server. Only Config is required.
 type Options struct {
-	// Config supplies the running configuration; the Server follows its
-	// reloads. Required.
+	// Config supplies the configuration the Server starts on; later
+	// snapshots come through Apply. Required.
 	Config *config.Manager
 	// Logger receives operational logs. If nil, logs are discarded.
 	Logger *slog.Logger
@@ -103,9 +103,9 @@ type state struct {
 	maxUserAgent int            // identity.max_user_agent_bytes
 }
 
-// New builds a Server on the manager's current configuration and follows
-// its reloads: each new snapshot gets its upstream clients built before it
-// is swapped in (clients whose settings did not change are kept).
+// New builds a Server on the manager's current configuration. It does not
+// follow reloads by itself: the wiring hands it each new snapshot with
+// Apply (config.Manager.SetApply(srv.Apply)).
 func New(opts Options) (*Server, error) {
 	if opts.Config == nil {
 		return nil, errors.New("proxy: Options.Config is required")
@@ -123,21 +123,9 @@ func New(opts Options) (*Server, error) {
 	s.idPrefix = hex.EncodeToString(b[:])
 	id := &opts.Config.Current().Config.Identity
 	s.tokens = newTokenMap([]byte(id.TokenKey.Value()), id.MaxTokens)
-	st, err := newState(opts.Config.Current(), nil, s.dial)
-	if err != nil {
+	if err := s.Apply(opts.Config.Current()); err != nil {
 		return nil, err
 	}
-	s.state.Store(st)
-	s.logCountry(st.snap)
-	opts.Config.SetApply(func(snap *config.Snapshot) error {
-		st, err := newState(snap, s.state.Load(), s.dial)
-		if err != nil {
-			return err
-		}
-		s.state.Store(st)
-		s.logCountry(snap)
-		return nil
-	})
 	c := &opts.Config.Current().Config
 	s.srv = &fasthttp.Server{
 		Handler:                       s.ServeHTTP,
@@ -167,6 +155,21 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
+// Apply builds what snap needs at request time (its upstream clients; those
+// whose settings did not change are kept, with their warm connections)
+// and serves the next requests with it. On an error the running snapshot
+// stays. Calls must not overlap: the manager makes them one reload at a
+// time.
+func (s *Server) Apply(snap *config.Snapshot) error {
+	st, err := newState(snap, s.state.Load(), s.dial)
+	if err != nil {
+		return err
+	}
+	s.state.Store(st)
+	s.logCountry(snap)
+	return nil
+}
+
 // logCountry says, at start-up and on every reload, when national numbers
 // are read in the region's default country rather than in one configured:
 // it is a guess (many organisations live in a region outside their own
@@ -193,31 +196,26 @@ func newState(snap *config.Snapshot, prev *state, dial func(string) (net.Conn, e
 	if prev != nil {
 		pa, pl = prev.api, prev.login
 	}
-	api, err := newUpstream("api", c.Upstream.API, c, pa, dial)
+	api, err := newUpstream("api", snap.API, c, pa, dial)
 	if err != nil {
 		return nil, err
 	}
-	login, err := newUpstream("login", c.Upstream.Login, c, pl, dial)
+	login, err := newUpstream("login", snap.Login, c, pl, dial)
 	if err != nil {
 		return nil, err
 	}
-	mode, _ := telemetry.ParseMaskMode(c.Mask)
+	mode, _ := telemetry.ParseMaskMode(snap.Mask.Mode) // validated: one of config.MaskModes
 	st := &state{snap: snap, api: api, login: login, maxBody: int(c.Limits.MaxBodyBytes), timeout: c.Upstream.Timeout,
 		maxMethod: c.Server.MaxMethodBytes, maxCodings: c.Limits.MaxContentCodings, maxDetails: c.Limits.MaxDetails,
-		masker:  telemetry.Masker{Mode: mode, Key: []byte(c.MaskKey.Value())},
-		trusted: snap.TrustedProxies(), maxUserAgent: c.Identity.MaxUserAgentBytes}
+		masker:  telemetry.Masker{Mode: mode, Key: []byte(snap.Mask.Key.Value())},
+		trusted: snap.TrustedProxies(), maxUserAgent: c.Identity.MaxUserAgentBytes,
+		apiPrefixes: snap.APIPrefixes, loginPrefixes: snap.LoginPrefixes}
 	if snap.CountryAuto {
 		var prevLookup *lookupClient
 		if prev != nil {
 			prevLookup = prev.lookup
 		}
 		st.lookup = newLookupClient(api, c.CountryLookup.Timeout, c.Upstream.DialTimeout, int(c.Limits.MaxBodyBytes), c.Upstream.MaxConns, c.Upstream.IdleTimeout, dial, prevLookup)
-	}
-	for _, p := range c.Gateway.APIPrefixes {
-		st.apiPrefixes = append(st.apiPrefixes, []byte(p))
-	}
-	for _, p := range c.Gateway.LoginPrefixes {
-		st.loginPrefixes = append(st.loginPrefixes, []byte(p))
 	}
 	return st, nil
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"sync"
 	"testing"
@@ -26,11 +27,15 @@ import (
 
 // callfixClient is the HostClient callfix forwards to url with, with the
 // given upstream.timeout.
-func callfixClient(t *testing.T, url string, timeout time.Duration, dial func(string) (net.Conn, error)) *fasthttp.HostClient {
+func callfixClient(t *testing.T, rawURL string, timeout time.Duration, dial func(string) (net.Conn, error)) *fasthttp.HostClient {
 	t.Helper()
 	c := config.Defaults()
 	c.Upstream.Timeout = timeout
-	up, err := newUpstream("api", url, &c, nil, dial)
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := newUpstream("api", u, &c, nil, dial)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,16 +33,12 @@ type upstreamKey struct {
 	Dial, Timeout, Idle time.Duration
 }
 
-func newUpstream(name, rawURL string, c *config.Config, prev *upstream, dial func(string) (net.Conn, error)) (*upstream, error) {
-	key := upstreamKey{URL: rawURL, CAFile: c.Upstream.CAFile, ServerName: c.Upstream.ServerName,
+func newUpstream(name string, u *url.URL, c *config.Config, prev *upstream, dial func(string) (net.Conn, error)) (*upstream, error) {
+	key := upstreamKey{URL: u.String(), CAFile: c.Upstream.CAFile, ServerName: c.Upstream.ServerName,
 		MaxConns: c.Upstream.MaxConns, Dial: c.Upstream.DialTimeout, Timeout: c.Upstream.Timeout,
 		Idle: c.Upstream.IdleTimeout}
 	if prev != nil && reflect.DeepEqual(prev.key, key) {
 		return prev, nil
-	}
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("upstream.%s: %q is not a URL", name, rawURL)
 	}
 	addr := u.Host
 	if u.Port() == "" {

@@ -83,6 +83,10 @@ func runServe(args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "callfix serve: %v\n", err)
 		return ExitUsage
 	}
+	// Each reloaded snapshot goes to the proxy before it is swapped in: a
+	// snapshot the proxy cannot serve (an unreadable upstream.ca_file)
+	// keeps the running one.
+	mgr.SetApply(srv.Apply)
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "callfix serve: cannot listen on %s (listen): %v\n", c.Listen, err)
