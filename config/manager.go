@@ -80,10 +80,8 @@ func (m *Manager) Stats() ReloadStats {
 func (m *Manager) Reload(trigger string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.total.Add(1)
 	err := m.reload(trigger)
 	if err != nil {
-		m.failures.Add(1)
 		var probs Problems
 		if errors.As(err, &probs) {
 			m.log.Error("config reload rejected; still serving the previous configuration", "trigger", trigger, "problems", probs.Strings())
@@ -94,6 +92,12 @@ func (m *Manager) Reload(trigger string) error {
 	if f := m.onReload.Load(); f != nil {
 		(*f)(err == nil)
 	}
+	// The counters move last: whoever sees them move sees the hook's
+	// effect (the reload metrics) too.
+	if err != nil {
+		m.failures.Add(1)
+	}
+	m.total.Add(1)
 	return err
 }
 
