@@ -10,43 +10,37 @@ import (
 	"github.com/callfix/callfix/rewrite"
 )
 
-// head is what callfix reads from a request line and header block before
-// it decides anything. inspect computes it once; routing, interception and
-// the refusals all use it.
+// head is the request-scoped value: what callfix reads from a request line
+// and header block before it decides anything, and what it derives from
+// that once (as net/http/httputil's ProxyRequest holds In and Out). inspect
+// fills it; routing, interception, the answers, the logs, the spans and the
+// audit record all read it, and none computes these again.
 type head struct {
 	up     *upstream
 	target []byte // origin-form, gateway prefix stripped, in normal form
 	path   []byte // target without its query
+	// login says the request is routed to the login host: its errors are
+	// in the OAuth format. It is set even when inspect refuses the request,
+	// unless its target cannot be routed.
+	login bool
 	// rule is the rewrite rule the method and path match (nil when none);
 	// the request is intercepted when the body is also JSON.
 	rule *rewrite.Route
 	json bool
 	// country is X-Callfix-Country, encoding Content-Encoding, auth
 	// Authorization (for country: auto and identity; never logged), ua
-	// User-Agent and xff the first X-Forwarded-For line (for identity), as
-	// sent.
-	country, encoding, auth, ua, xff []byte
+	// User-Agent, xff the first X-Forwarded-For line (for identity) and
+	// clientID the first X-Request-Id, as sent.
+	country, encoding, auth, ua, xff, clientID []byte
+	// headersRead says inspect read the whole header block (clientID is
+	// then the first X-Request-Id, or nil when there is none).
+	headersRead bool
+	// id is the request ID, once requestID made it.
+	id string
 }
 
 // intercepted reports whether callfix reads and rewrites the body.
 func (h *head) intercepted() bool { return h.rule != nil && h.json }
-
-// refusal is an answer callfix gives instead of forwarding a request. The
-// zero value (status 0) means none.
-type refusal struct {
-	status int
-	code   string
-	msg    string
-	// reason is a stable code for logs, such as obs_fold. Logs carry it and
-	// header, never a header value.
-	reason string
-	// header names the header at fault, when one is.
-	header string
-}
-
-func badRequest(reason, header, msg string) refusal {
-	return refusal{status: 400, code: apierror.CodeBadRequest, msg: msg, reason: reason, header: header}
-}
 
 var (
 	http11 = []byte("HTTP/1.1")
@@ -64,6 +58,9 @@ var (
 // headers-only check already changed it). It does not allocate unless it
 // refuses.
 func (s *Server) inspect(in *fasthttp.RequestHeader, st *state, contentLength int, h *head) refusal {
+	// Routed first, so that every refusal knows the format of its answer;
+	// a target callfix does not route is refused after the header block.
+	ref := h.routeTarget(st, in.RequestURI())
 	if p := in.Protocol(); !bytes.Equal(p, http11) && !bytes.Equal(p, http10) && (len(p) != 8 || p[5] != '1') {
 		// fasthttp takes any HTTP/x.y; this listener speaks HTTP/1.x only
 		// (RFC 9110 section 2.5: minor versions are compatible).
@@ -143,6 +140,8 @@ func (s *Server) inspect(in *fasthttp.RequestHeader, st *state, contentLength in
 				h.country = value
 			case h.xff == nil && bytes.EqualFold(name, hdrXForwardedFor):
 				h.xff = value
+			case h.clientID == nil && bytes.EqualFold(name, hdrRequestID):
+				h.clientID = value
 			}
 		case 'u':
 			if h.ua == nil && bytes.EqualFold(name, hdrUserAgent) {
@@ -154,6 +153,7 @@ func (s *Server) inspect(in *fasthttp.RequestHeader, st *state, contentLength in
 			}
 		}
 	}
+	h.headersRead = true
 	// RFC 9112 section 6.3: a length both ways, or a Transfer-Encoding other
 	// than chunked, is ambiguous. fasthttp refuses several of either, and
 	// takes chunked with a Content-Length, or identity, as it likes.
@@ -167,25 +167,8 @@ func (s *Server) inspect(in *fasthttp.RequestHeader, st *state, contentLength in
 		return badRequest("invalid_host", "Host", msg)
 	}
 
-	uri := in.RequestURI()
-	target, ok := originForm(uri)
-	if !ok {
-		return badRequest("invalid_target", "", "the request target is not a path: send origin-form (/api/v2/...) or an absolute URI")
-	}
-	path := target
-	if i := bytes.IndexAny(path, "?#"); i >= 0 {
-		if path[i] == '#' {
-			return badRequest("invalid_target", "", "the request target holds a fragment (#): a request target has none (RFC 9112 section 3.2)")
-		}
-		path = path[:i]
-	}
-	if reason := pathProblem(path); reason != "" {
-		return badRequest("path_not_normal", "", pathMessage(reason))
-	}
-	h.up, h.target = st.route(target)
-	h.path = h.target
-	if i := bytes.IndexByte(h.path, '?'); i >= 0 {
-		h.path = h.path[:i]
+	if ref.status != 0 {
+		return ref
 	}
 	if h.up != st.api {
 		return refusal{}
@@ -217,8 +200,39 @@ func (s *Server) inspect(in *fasthttp.RequestHeader, st *state, contentLength in
 			msg: "the request's Content-Encoding lists more codings than limits.max_content_codings (" + strconv.Itoa(st.maxCodings) + ")"}
 	}
 	if contentLength > st.maxBody {
-		return refusal{status: 413, code: apierror.CodeBodyTooLarge, reason: "body_too_large",
-			msg: "the request body is larger than limits.max_body_bytes (" + strconv.Itoa(st.maxBody) + " bytes), the most callfix reads to repair addresses"}
+		return tooLarge("request body", st.maxBody)
+	}
+	return refusal{}
+}
+
+// routeTarget reads a request target into h: its upstream, the target
+// less any gateway prefix, its path, and login. It returns the refusal of
+// a target callfix does not route: not a path, a fragment, a path not in
+// normal form (login is then false, unless only the fragment is wrong).
+func (h *head) routeTarget(st *state, uri []byte) refusal {
+	target, ok := originForm(uri)
+	if !ok {
+		return badRequest("invalid_target", "", "the request target is not a path: send origin-form (/api/v2/...) or an absolute URI")
+	}
+	path, fragment := target, false
+	if i := bytes.IndexAny(path, "?#"); i >= 0 {
+		fragment = path[i] == '#'
+		path = path[:i]
+	}
+	reason := pathProblem(path)
+	if reason == "" {
+		h.up, h.target = st.route(target)
+		h.login = h.up == st.login
+	}
+	switch {
+	case fragment:
+		return badRequest("invalid_target", "", "the request target holds a fragment (#): a request target has none (RFC 9112 section 3.2)")
+	case reason != "":
+		return badRequest("path_not_normal", "", pathMessage(reason))
+	}
+	h.path = h.target
+	if i := bytes.IndexByte(h.path, '?'); i >= 0 {
+		h.path = h.path[:i]
 	}
 	return refusal{}
 }
