@@ -127,7 +127,7 @@ func (s *Server) interceptSteps(ctx *fasthttp.RequestCtx, sctx context.Context, 
 
 	x.rewriteStart = time.Now()
 	body, decoded := raw, false
-	if codings, _ := countCodings(h.encoding); codings > 0 {
+	if h.codings > 0 {
 		// inspect refused codings callfix does not know, and more than
 		// limits.max_content_codings.
 		dec := bytebufferpool.Get()

@@ -32,6 +32,9 @@ type head struct {
 	// User-Agent, xff the first X-Forwarded-For line (for identity) and
 	// clientID the first X-Request-Id, as sent.
 	country, encoding, auth, ua, xff, clientID []byte
+	// codings is how many content codings encoding lists that callfix
+	// undoes, on a rule's route with a JSON body.
+	codings int
 	// headersRead says inspect read the whole header block (clientID is
 	// then the first X-Request-Id, or nil when there is none).
 	headersRead bool
@@ -226,6 +229,7 @@ func (b *headerBlock) interceptable(st *state, h *head, contentLength int) refus
 		return refusal{}
 	}
 	n, known := countCodings(h.encoding)
+	h.codings = n
 	if !known {
 		return refusal{status: 415, code: apierror.CodeBadRequest, reason: "unsupported_content_encoding", header: "Content-Encoding",
 			msg: "the request's Content-Encoding names a coding callfix cannot undo to inspect the body: send gzip, deflate, br or identity"}

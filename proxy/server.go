@@ -71,7 +71,7 @@ type Server struct {
 	countries *countryCache
 
 	// early holds the requests headerReceived refused before their body
-	// was read, by header, until ServeHTTP answers them; earlyN counts
+	// was read, by header, until serveHTTP answers them; earlyN counts
 	// them, so that the common request does not look.
 	early  sync.Map // *fasthttp.RequestHeader → *earlyRefusal
 	earlyN atomic.Int64
@@ -328,7 +328,7 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 }
 
 // earlyRefusal is a request refused from its headers before its body was
-// read: what ServeHTTP decides it on.
+// read: what serveHTTP decides it on.
 type earlyRefusal struct {
 	st            *state
 	contentLength int
@@ -338,7 +338,7 @@ type earlyRefusal struct {
 // none of its body. A declared length above limits.max_body_bytes on an
 // intercepted route is refused here, before the body is read (or asked
 // for with 100 Continue): the request is made bodiless for fasthttp, its
-// connection is closed after the answer, and ServeHTTP answers it. The
+// connection is closed after the answer, and serveHTTP answers it. The
 // common request costs one comparison.
 func (s *Server) headerReceived(in *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	st := s.state.Load()
