@@ -36,6 +36,7 @@ const (
 // record makes the request's Record from it, in one place.
 type interception struct {
 	start time.Time
+	label telemetry.Upstream // the upstream's metric labels
 	who   who
 	// origin says where who.country came from, once the body was read.
 	origin                   string
@@ -69,7 +70,7 @@ type who struct {
 // span, the callfix.rewrite span, a client span for the upstream call,
 // metrics, the audit record, and tells the Observer.
 func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, h *head, ref refusal) {
-	x := interception{start: time.Now(), who: who{mode: st.snap.Mode, country: st.snap.Country}}
+	x := interception{start: time.Now(), who: who{mode: st.snap.Mode, country: st.snap.Country}, label: s.tel.Upstream(h.up.name)}
 	sctx := context.Background()
 	var server trace.Span
 	if s.tel.Tracing() {
@@ -258,7 +259,7 @@ func (x *interception) record(st *state, h *head, id string, status int) Record 
 		Client: x.who.client, Outcome: x.outcome, Status: status, Upstream: x.upstream,
 		Changes: x.res.Changes, Problems: x.res.Problems, Kept: x.res.Kept, Skipped: x.res.Skipped,
 		Start: x.start, RewriteStart: x.rewriteStart, RewriteEnd: x.rewriteEnd, UpstreamDur: x.upstreamDur,
-		Mask: st.masker, MaxListed: st.maxDetails}
+		Mask: st.masker, MaxListed: st.maxDetails, UpstreamLabel: x.label}
 	if !x.failed.IsZero() && x.rewriteEnd.IsZero() {
 		// Refused before the engine ran: the rewrite spans the refusal.
 		rec.Outcome = rewrite.OutcomeRejected

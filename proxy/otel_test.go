@@ -55,7 +55,6 @@ func startOtelRig(t testing.TB, flags map[string]string, yaml string) *otelRig {
 			Endpoint:    r.recv.URL,
 			Protocol:    "http/protobuf",
 			SampleRatio: c.Tracing.SampleRatio,
-			Getenv:      func(string) string { return "" },
 			AuditWriter: r.audit,
 			MaxClients:  c.Metrics.MaxClients,
 		})

@@ -66,7 +66,7 @@ func TestRequestID_OneRequestOneID_EveryAnswer(t *testing.T) {
 						var err error
 						tel, err = telemetry.New(context.Background(), telemetry.Options{
 							Endpoint: recv.URL, Protocol: "http/protobuf", SampleRatio: c.Tracing.SampleRatio,
-							Getenv: func(string) string { return "" }, AuditWriter: audit, MaxClients: c.Metrics.MaxClients,
+							AuditWriter: audit, MaxClients: c.Metrics.MaxClients,
 						})
 						if err != nil {
 							t.Fatalf("telemetry.New: %v", err)

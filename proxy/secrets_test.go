@@ -125,7 +125,7 @@ func manyAddresses(n int) []byte {
 func TestIntercept_ManyProblems_AnswerAndAuditBounded(t *testing.T) {
 	audit := &testsupport.Buffer{}
 	r := startRig(t, rigOptions{telemetry: func(*config.Config) *telemetry.Telemetry {
-		tel, err := telemetry.New(context.Background(), telemetry.Options{Getenv: func(string) string { return "" }, AuditWriter: audit})
+		tel, err := telemetry.New(context.Background(), telemetry.Options{AuditWriter: audit})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -61,13 +62,13 @@ func (c requestCarrier) Keys() []string     { return nil }
 func (s *Server) startServerSpan(ctx *fasthttp.RequestCtx, name, route string, path []byte) (context.Context, trace.Span) {
 	parent := s.tel.Propagator().Extract(context.Background(), requestCarrier{raw: ctx.Request.Header.RawHeaders()})
 	attrs := []attribute.KeyValue{
-		attribute.String("http.request.method", string(ctx.Method())),
-		attribute.String("url.path", string(path)),
-		attribute.String("network.protocol.version", "1.1"),
-		attribute.String("client.address", ipString(ctx.RemoteIP())),
+		semconv.HTTPRequestMethodKey.String(string(ctx.Method())),
+		semconv.URLPath(string(path)),
+		semconv.NetworkProtocolVersion("1.1"),
+		semconv.ClientAddress(ipString(ctx.RemoteIP())),
 	}
 	if route != "" {
-		attrs = append(attrs, attribute.String("http.route", route))
+		attrs = append(attrs, semconv.HTTPRoute(route))
 	}
 	return s.tel.Tracer().Start(parent, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
 }
@@ -77,8 +78,8 @@ func (s *Server) startServerSpan(ctx *fasthttp.RequestCtx, name, route string, p
 func (s *Server) startClientSpan(parent context.Context, ctx *fasthttp.RequestCtx, up *upstream) (trace.Span, *traceHeaders) {
 	cctx, span := s.tel.Tracer().Start(parent, string(ctx.Method()), trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(
-			attribute.String("http.request.method", string(ctx.Method())),
-			attribute.String("server.address", string(up.host)),
+			semconv.HTTPRequestMethodKey.String(string(ctx.Method())),
+			semconv.ServerAddress(string(up.host)),
 			attribute.String("callfix.upstream", up.name),
 		))
 	h := &traceHeaders{}
@@ -88,7 +89,7 @@ func (s *Server) startClientSpan(parent context.Context, ctx *fasthttp.RequestCt
 
 func endWithStatus(span trace.Span, status int) {
 	if status != 0 {
-		span.SetAttributes(attribute.Int("http.response.status_code", status))
+		span.SetAttributes(semconv.HTTPResponseStatusCode(status))
 	}
 	if status == 0 || status >= 500 {
 		span.SetStatus(codes.Error, "")
@@ -105,7 +106,7 @@ func (s *Server) tracedPassthrough(ctx *fasthttp.RequestCtx, h *head, o *outboun
 	start := time.Now()
 	status := s.send(ctx, h, o)
 	endWithStatus(client, status)
-	s.tel.Passthrough(h.login, status, time.Since(start))
+	s.tel.Passthrough(s.tel.Upstream(h.up.name), status, time.Since(start))
 	endWithStatus(server, ctx.Response.StatusCode())
 	return status
 }

@@ -24,7 +24,9 @@ type Env struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	// Environ is the process environment (os.Environ); CALLFIX_* variables
-	// configure callfix.
+	// configure callfix. OTEL_* variables are read from the process
+	// environment itself, by internal/telemetry and the OpenTelemetry
+	// libraries.
 	Environ []string
 }
 

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -172,16 +171,9 @@ func drain(log *slog.Logger, srv *proxy.Server, c config.ServerConfig, sig os.Si
 }
 
 // newTelemetry builds tracing, metrics and the audit log from the
-// configuration and the OTEL_* environment.
+// configuration and the process's OTEL_* environment (read by
+// internal/telemetry and the OpenTelemetry exporter).
 func newTelemetry(c *config.Config, env Env, log *slog.Logger) (*telemetry.Telemetry, func(), error) {
-	getenv := func(name string) string {
-		for _, kv := range env.Environ {
-			if k, v, ok := strings.Cut(kv, "="); ok && k == name {
-				return v
-			}
-		}
-		return ""
-	}
 	closeAudit := func() {}
 	var audit io.Writer
 	if c.Audit.Enabled {
@@ -205,7 +197,6 @@ func newTelemetry(c *config.Config, env Env, log *slog.Logger) (*telemetry.Telem
 		Protocol:    c.Tracing.Protocol,
 		Headers:     headers,
 		SampleRatio: c.Tracing.SampleRatio,
-		Getenv:      getenv,
 		Logger:      log,
 		AuditWriter: audit,
 		// Batched audit records: written on shutdown (tel.Shutdown) and,

@@ -19,7 +19,7 @@ func TestAuditWriter_MatchesSlogRecord(t *testing.T) {
 	f := func(r Record) {
 		t.Helper()
 		var fast, slow bytes.Buffer
-		tf, err := New(context.Background(), Options{Getenv: func(string) string { return "" }, AuditWriter: &fast})
+		tf, err := New(context.Background(), Options{AuditWriter: &fast})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,7 +79,7 @@ func TestAuditWriter_MaxListed_ListsThatManyAndCountsAll(t *testing.T) {
 	f := func(n, max int, wantListed int, wantTotal bool) {
 		t.Helper()
 		var out bytes.Buffer
-		tel, err := New(context.Background(), Options{Getenv: func(string) string { return "" }, AuditWriter: &out})
+		tel, err := New(context.Background(), Options{AuditWriter: &out})
 		if err != nil {
 			t.Fatal(err)
 		}

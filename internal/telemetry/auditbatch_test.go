@@ -167,7 +167,7 @@ func TestAuditBatch_ConcurrentWritersLoseNothing(t *testing.T) {
 func TestNew_AuditBatchingFromOptions(t *testing.T) {
 	f := func(interval time.Duration, size int, batched bool) {
 		t.Helper()
-		tel, err := New(t.Context(), Options{Getenv: func(string) string { return "" }, AuditWriter: &recWriter{},
+		tel, err := New(t.Context(), Options{AuditWriter: &recWriter{},
 			AuditFlushInterval: interval, AuditBufferBytes: size})
 		if err != nil {
 			t.Fatal(err)
@@ -206,7 +206,7 @@ func BenchmarkAuditRecord_ToPipe(b *testing.B) {
 				io.Copy(io.Discard, pr)
 				close(drained)
 			}()
-			tel, err := New(context.Background(), Options{Getenv: func(string) string { return "" }, AuditWriter: pw,
+			tel, err := New(context.Background(), Options{AuditWriter: pw,
 				AuditFlushInterval: bc.interval, AuditBufferBytes: bc.size})
 			if err != nil {
 				b.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -25,12 +26,11 @@ type Client struct {
 }
 
 // Span attributes of client identity: OpenTelemetry's semantic conventions
-// where they have a name, callfix's own otherwise.
+// where they have a name (client.address, user_agent.original: semconv),
+// callfix's own otherwise.
 const (
 	AttrClientID        = "callfix.client_id"
 	AttrTokenID         = "callfix.token_id"
-	AttrClientAddress   = "client.address"
-	AttrUserAgent       = "user_agent.original"
 	labelOther          = "other"
 	unauthorizedUpsteam = 401
 )
@@ -44,10 +44,10 @@ func (c *Client) setSpanAttributes(span trace.Span) {
 		attrs = append(attrs, attribute.String(AttrTokenID, c.TokenID))
 	}
 	if c.Address != "" {
-		attrs = append(attrs, attribute.String(AttrClientAddress, c.Address))
+		attrs = append(attrs, semconv.ClientAddress(c.Address))
 	}
 	if c.UserAgent != "" {
-		attrs = append(attrs, attribute.String(AttrUserAgent, c.UserAgent))
+		attrs = append(attrs, semconv.UserAgentOriginal(c.UserAgent))
 	}
 	span.SetAttributes(attrs...)
 }
@@ -57,10 +57,10 @@ func (c *Client) setSpanAttributes(span trace.Span) {
 func (c *Client) SpanAttributes() []attribute.KeyValue {
 	attrs := make([]attribute.KeyValue, 0, 2)
 	if c.Address != "" {
-		attrs = append(attrs, attribute.String(AttrClientAddress, c.Address))
+		attrs = append(attrs, semconv.ClientAddress(c.Address))
 	}
 	if c.UserAgent != "" {
-		attrs = append(attrs, attribute.String(AttrUserAgent, c.UserAgent))
+		attrs = append(attrs, semconv.UserAgentOriginal(c.UserAgent))
 	}
 	return attrs
 }

@@ -34,6 +34,10 @@ type Record struct {
 	// Status is what the client got; Upstream what the upstream answered
 	// (0 when it was not reached).
 	Status, Upstream int
+	// UpstreamLabel is the upstream the request was sent to
+	// (Telemetry.Upstream), for callfix_upstream_request_duration_seconds;
+	// the zero Upstream records no duration.
+	UpstreamLabel Upstream
 	// Start is when the request arrived; RewriteStart and RewriteEnd
 	// bracket the engine's work; UpstreamDur is the upstream exchange.
 	Start, RewriteStart, RewriteEnd time.Time
@@ -59,31 +63,24 @@ func (r *Record) listed(n int) int {
 
 // Attribute and event names of the telemetry contract (docs/ARCHITECTURE.md).
 const (
-	SpanRewrite     = "callfix.rewrite"
-	EventChange     = "callfix.change"
-	AttrMode        = "callfix.mode"
-	AttrRoute       = "callfix.route"
-	AttrOutcome     = "callfix.outcome"
-	AttrChanges     = "callfix.changes"
-	AttrProblems    = "callfix.problems"
-	AttrField       = "callfix.field"
-	AttrKind        = "callfix.kind"
-	AttrFrom        = "callfix.from"
-	AttrTo          = "callfix.to"
-	AttrCountry     = "callfix.country"
-	AttrRequestID   = "callfix.request_id"
-	EventProblem    = "callfix.problem"
-	EventKept       = "callfix.kept"
-	AttrReason      = "callfix.reason"
-	AttrValue       = "callfix.value"
-	AttrSkipped     = "callfix.skipped"
-	attrHTTPRoute   = "http.route"
-	attrHTTPStatus  = "http.response.status_code"
-	attrHTTPMethod  = "http.request.method"
-	attrServerAddr  = "server.address"
-	attrURLPath     = "url.path"
-	attrClientAddr  = "client.address"
-	attrNetProtoVer = "network.protocol.version"
+	SpanRewrite   = "callfix.rewrite"
+	EventChange   = "callfix.change"
+	AttrMode      = "callfix.mode"
+	AttrRoute     = "callfix.route"
+	AttrOutcome   = "callfix.outcome"
+	AttrChanges   = "callfix.changes"
+	AttrProblems  = "callfix.problems"
+	AttrField     = "callfix.field"
+	AttrKind      = "callfix.kind"
+	AttrFrom      = "callfix.from"
+	AttrTo        = "callfix.to"
+	AttrCountry   = "callfix.country"
+	AttrRequestID = "callfix.request_id"
+	EventProblem  = "callfix.problem"
+	EventKept     = "callfix.kept"
+	AttrReason    = "callfix.reason"
+	AttrValue     = "callfix.value"
+	AttrSkipped   = "callfix.skipped"
 )
 
 // RecordRewriteSpan adds the callfix.rewrite span under the server span in
@@ -161,11 +158,7 @@ func (t *Telemetry) Intercepted(ctx context.Context, r *Record) {
 			t.kept.Add(ctx, 1, t.keptSets[k.Reason]...)
 		}
 	}
-	if r.Upstream != 0 {
-		// Rules match API routes only: an intercepted request's upstream
-		// is the API host.
-		t.upstreamDuration.Record(ctx, r.UpstreamDur.Seconds(), t.durSets[0][classIndex(r.Upstream)]...)
-	}
+	t.recordUpstream(ctx, r.UpstreamLabel, r.Upstream, r.UpstreamDur)
 	if t.auditW != nil {
 		sc := trace.SpanContextFromContext(ctx)
 		t.auditW.write(sc.TraceID(), sc.HasTraceID(), r, time.Now())

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -27,6 +29,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
@@ -34,29 +37,35 @@ import (
 )
 
 // Options configure telemetry. The zero value gives metrics and no
-// tracing.
+// tracing. The fields that name an exporter setting override the standard
+// OTEL_* variable; the rest of OTEL_EXPORTER_OTLP_* (certificates, client
+// keys, timeout, compression, insecure) and OTEL_RESOURCE_ATTRIBUTES are
+// read by the OpenTelemetry exporter and SDK themselves.
 type Options struct {
-	// ServiceName names the service in traces. If empty, OTEL_SERVICE_NAME,
-	// else "callfix".
+	// ServiceName names the service in traces. If empty, OTEL_SERVICE_NAME
+	// (read by the SDK's resource), else "callfix".
 	ServiceName string
 	// Version is the service version in traces.
 	Version string
-	// Endpoint is the OTLP endpoint; if empty, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
-	// or OTEL_EXPORTER_OTLP_ENDPOINT; with none, no exporter runs and tracing
-	// costs nothing.
+	// Endpoint is the OTLP endpoint, a base URL (/v1/traces is added for
+	// http/protobuf) or host:port. If empty, the exporter reads
+	// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT; with
+	// none of the three, no exporter runs and tracing costs nothing.
 	Endpoint string
-	// Protocol is grpc or http/protobuf; if empty, OTEL_EXPORTER_OTLP_PROTOCOL,
+	// Protocol is grpc or http/protobuf; if empty,
+	// OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, else OTEL_EXPORTER_OTLP_PROTOCOL,
 	// else http/protobuf.
 	Protocol string
-	// Headers are sent with every export.
+	// Headers are sent with every export, in place of
+	// OTEL_EXPORTER_OTLP_(TRACES_)HEADERS; if empty, the exporter sends
+	// those.
 	Headers map[string]string
 	// SampleRatio is the share of new traces sampled (parent-based), unless
-	// OTEL_TRACES_SAMPLER is set. 0 samples no new trace (a client's sampled
+	// OTEL_TRACES_SAMPLER is set (then the SDK reads it and
+	// OTEL_TRACES_SAMPLER_ARG). 0 samples no new trace (a client's sampled
 	// trace is still continued); callfix serve passes tracing.sample_ratio,
 	// default 1.
 	SampleRatio float64
-	// Getenv reads the environment; if nil, os.Getenv.
-	Getenv func(string) string
 	// Logger receives exporter errors. If nil, they are discarded.
 	Logger *slog.Logger
 	// AuditWriter receives one JSON record per intercepted request
@@ -101,30 +110,31 @@ type Telemetry struct {
 	keptSets []([]metric.AddOption)
 	// lookupSets are those of callfix_country_lookups_total, by result.
 	lookupSets map[string][]metric.AddOption
-	// Precomputed option slices (upstream × status class): passing an
-	// existing slice to a variadic call allocates nothing.
-	passSets [2][6][]metric.AddOption
-	durSets  [2][6][]metric.RecordOption
-	optCache sync.Map // labelKey → []metric.AddOption
-	clients  clientLabels
+	// passSets are the precomputed option slices of a request passed
+	// through, by status class: passing an existing slice to a variadic
+	// call allocates nothing.
+	passSets [6][]metric.AddOption
+	// upstreams are the label handles by upstream name (Upstream), a map
+	// replaced whole when a name is added, so that a look-up takes no lock.
+	upstreams atomic.Pointer[map[string]Upstream]
+	upMu      sync.Mutex
+	optCache  sync.Map // labelKey → []metric.AddOption
+	clients   clientLabels
 }
 
-// Disabled returns telemetry that records nothing: no tracer, metrics to a
-// private registry. The proxy uses it when none is configured.
+// Disabled returns telemetry that records nothing, whatever the
+// environment: no tracer, metrics to a private registry. The proxy uses it
+// when none is configured.
 func Disabled() *Telemetry {
-	t, err := New(context.Background(), Options{Getenv: func(string) string { return "" }})
+	t, err := newTelemetry(Options{})
 	if err != nil {
 		panic("telemetry: disabled telemetry failed: " + err.Error())
 	}
 	return t
 }
 
-// New builds telemetry from opts and the OTEL_* environment.
-func New(ctx context.Context, opts Options) (*Telemetry, error) {
-	getenv := opts.Getenv
-	if getenv == nil {
-		getenv = os.Getenv
-	}
+// newTelemetry builds the metrics and the audit log, without tracing.
+func newTelemetry(opts Options) (*Telemetry, error) {
 	t := &Telemetry{log: opts.Logger, clients: clientLabels{max: opts.MaxClients},
 		propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})}
 	if t.log == nil {
@@ -141,49 +151,52 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 	if err := t.initMetrics(); err != nil {
 		return nil, err
 	}
-
 	t.tracer = noop.NewTracerProvider().Tracer("callfix")
-	if strings.EqualFold(strings.TrimSpace(getenv("OTEL_SDK_DISABLED")), "true") {
+	return t, nil
+}
+
+// New builds telemetry from opts and the OTEL_* environment. What callfix
+// decides itself: OTEL_SDK_DISABLED=true turns tracing off (the Go SDK
+// does not read it), no endpoint at all means no exporter, the protocol
+// picks the exporter, and Options override the variables they name; the
+// exporter and the SDK read the rest of the environment.
+func New(ctx context.Context, opts Options) (*Telemetry, error) {
+	t, err := newTelemetry(opts)
+	if err != nil {
+		return nil, err
+	}
+	if strings.EqualFold(strings.TrimSpace(os.Getenv("OTEL_SDK_DISABLED")), "true") {
 		return t, nil
 	}
-	// A base endpoint (tracing.endpoint, OTEL_EXPORTER_OTLP_ENDPOINT) gets
-	// /v1/traces appended for http/protobuf; the signal-specific variable
-	// is used as it is (OTLP exporter specification).
-	endpoint, exact := opts.Endpoint, false
-	if endpoint == "" {
-		endpoint, exact = getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), true
-	}
-	if endpoint == "" {
-		endpoint, exact = getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), false
-	}
-	if endpoint == "" && opts.SpanProcessor == nil {
+	ep, configured := exporterEndpoint(opts.Endpoint)
+	if !configured && opts.SpanProcessor == nil {
 		return t, nil // no exporter: spans are never even built
 	}
 
-	service := opts.ServiceName
-	if service == "" {
-		service = getenv("OTEL_SERVICE_NAME")
+	// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES (WithFromEnv) override
+	// the default name; Options override both.
+	attrs := []attribute.KeyValue{semconv.ServiceVersion(opts.Version)}
+	if opts.ServiceName != "" {
+		attrs = append(attrs, semconv.ServiceName(opts.ServiceName))
 	}
-	if service == "" {
-		service = "callfix"
-	}
-	res, err := resource.New(ctx, resource.WithFromEnv(), resource.WithAttributes(
-		attribute.String("service.name", service), attribute.String("service.version", opts.Version)))
+	res, err := resource.New(ctx, resource.WithAttributes(semconv.ServiceName("callfix")),
+		resource.WithFromEnv(), resource.WithAttributes(attrs...))
 	if err != nil && res == nil {
 		return nil, fmt.Errorf("building the trace resource: %w", err)
 	}
 	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
-	if getenv("OTEL_TRACES_SAMPLER") == "" {
+	if os.Getenv("OTEL_TRACES_SAMPLER") == "" {
 		tpOpts = append(tpOpts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(opts.SampleRatio))))
 	}
-	if endpoint != "" {
+	if configured {
 		// Exporter errors (an unreachable collector) go to callfix's log, not
 		// to the standard logger. The handler is process-wide in OpenTelemetry.
 		log := t.log
 		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
 			log.Warn("telemetry export failed; spans are dropped, requests are not affected", "error", err.Error())
 		}))
-		exp, err := newExporter(ctx, endpoint, exact, opts, getenv)
+		otel.SetLogger(logr.New(otelLog{log: log}))
+		exp, err := newExporter(ctx, ep, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -202,35 +215,70 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 	return t, nil
 }
 
-func newExporter(ctx context.Context, endpoint string, exact bool, opts Options, getenv func(string) string) (sdktrace.SpanExporter, error) {
+// exporterEndpoint returns the endpoint configured, if any: tracing.endpoint,
+// else OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT.
+func exporterEndpoint(configured string) (endpoint, bool) {
+	if configured != "" {
+		return endpoint{url: configured, give: true}, true
+	}
+	for _, v := range []struct {
+		name  string
+		exact bool
+	}{{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", true}, {"OTEL_EXPORTER_OTLP_ENDPOINT", false}} {
+		if s := strings.TrimSpace(os.Getenv(v.name)); s != "" {
+			return endpoint{url: s, exact: v.exact, give: !strings.Contains(s, "://")}, true
+		}
+	}
+	return endpoint{}, false
+}
+
+// endpoint is where spans go. give says whether callfix hands url to the
+// exporter: the configured one (tracing.endpoint), or a variable the
+// exporter cannot parse because it has no scheme (host:port, as
+// tracing.endpoint may be); otherwise the exporter reads the variables
+// itself. A base endpoint gets /v1/traces added for http/protobuf, a
+// signal-specific variable (exact) is used as it is (OTLP exporter
+// specification).
+type endpoint struct {
+	url         string
+	exact, give bool
+}
+
+func newExporter(ctx context.Context, e endpoint, opts Options) (sdktrace.SpanExporter, error) {
 	protocol := opts.Protocol
 	if protocol == "" {
-		protocol = getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+		protocol = os.Getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
 	}
 	if protocol == "" {
-		protocol = getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
+		protocol = os.Getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
 	}
 	if protocol == "" {
 		protocol = "http/protobuf"
 	}
-	if !strings.Contains(endpoint, "://") {
-		endpoint = "http://" + endpoint
+	if !strings.Contains(e.url, "://") {
+		e.url = "http://" + e.url
 	}
-	if _, err := url.Parse(endpoint); err != nil {
-		return nil, fmt.Errorf("tracing endpoint %q is not a URL", endpoint)
+	if _, err := url.Parse(e.url); err != nil {
+		return nil, fmt.Errorf("tracing endpoint %q is not a URL", e.url)
 	}
 	switch protocol {
 	case "grpc":
-		o := []otlptracegrpc.Option{otlptracegrpc.WithEndpointURL(endpoint)}
+		var o []otlptracegrpc.Option
+		if e.give {
+			o = append(o, otlptracegrpc.WithEndpointURL(e.url))
+		}
 		if len(opts.Headers) > 0 {
 			o = append(o, otlptracegrpc.WithHeaders(opts.Headers))
 		}
 		return otlptracegrpc.New(ctx, o...)
 	case "http/protobuf":
-		if !exact && !strings.HasSuffix(strings.TrimSuffix(endpoint, "/"), "/v1/traces") {
-			endpoint = strings.TrimSuffix(endpoint, "/") + "/v1/traces"
+		var o []otlptracehttp.Option
+		if e.give {
+			if !e.exact && !strings.HasSuffix(strings.TrimSuffix(e.url, "/"), "/v1/traces") {
+				e.url = strings.TrimSuffix(e.url, "/") + "/v1/traces"
+			}
+			o = append(o, otlptracehttp.WithEndpointURL(e.url))
 		}
-		o := []otlptracehttp.Option{otlptracehttp.WithEndpointURL(endpoint)}
 		if len(opts.Headers) > 0 {
 			o = append(o, otlptracehttp.WithHeaders(opts.Headers))
 		}
@@ -307,14 +355,9 @@ func (t *Telemetry) initMetrics() error {
 		t.lookupSets[r] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("result", r)))}
 		t.countryLookups.Add(context.Background(), 0, t.lookupSets[r]...)
 	}
-	for u, name := range []string{"api", "login"} {
-		for c := range 6 {
-			class := statusClass(c * 100)
-			t.passSets[u][c] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
-				attribute.String("route", "passthrough"), attribute.String("outcome", "passthrough"), attribute.String("status_class", class)))}
-			t.durSets[u][c] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(
-				attribute.String("upstream", name), attribute.String("status_class", class)))}
-		}
+	for c := range t.passSets {
+		t.passSets[c] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
+			attribute.String("route", "passthrough"), attribute.String("outcome", "passthrough"), attribute.String("status_class", statusClass(c*100))))}
 	}
 	return errors.Join(errs...)
 }
@@ -388,19 +431,61 @@ func (t *Telemetry) CountryLookup(result string) {
 	}
 }
 
-// Passthrough counts a request that was not intercepted. It does not
+// Upstream is the label handle of one upstream: its value of the upstream
+// label of callfix_upstream_request_duration_seconds, with the option
+// slices of every status class built once. The zero Upstream records no
+// upstream duration.
+type Upstream struct {
+	dur *[6][]metric.RecordOption
+}
+
+// Upstream returns the handle of the upstream called name (the caller's
+// own, bounded, set of names: callfix has api and login). The first call
+// for a name builds it; later ones look it up without a lock and allocate
+// nothing, so a caller may ask per request or keep the handle.
+func (t *Telemetry) Upstream(name string) Upstream {
+	if m := t.upstreams.Load(); m != nil {
+		if u, ok := (*m)[name]; ok {
+			return u
+		}
+	}
+	t.upMu.Lock()
+	defer t.upMu.Unlock()
+	old := t.upstreams.Load()
+	if old != nil {
+		if u, ok := (*old)[name]; ok {
+			return u
+		}
+	}
+	u := Upstream{dur: new([6][]metric.RecordOption)}
+	for c := range u.dur {
+		u.dur[c] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(
+			attribute.String("upstream", name), attribute.String("status_class", statusClass(c*100))))}
+	}
+	m := make(map[string]Upstream, 1)
+	if old != nil {
+		maps.Copy(m, *old)
+	}
+	m[name] = u
+	t.upstreams.Store(&m)
+	return u
+}
+
+// recordUpstream records the duration of an exchange with upstream u
+// that got status; 0 (no answer) records nothing.
+func (t *Telemetry) recordUpstream(ctx context.Context, u Upstream, status int, d time.Duration) {
+	if status != 0 && u.dur != nil {
+		t.upstreamDuration.Record(ctx, d.Seconds(), u.dur[classIndex(status)]...)
+	}
+}
+
+// Passthrough counts a request that was not intercepted, sent to upstream
+// u, which answered status (0: no answer) after upstreamDur. It does not
 // allocate.
-func (t *Telemetry) Passthrough(login bool, status int, upstreamDur time.Duration) {
-	u := 0
-	if login {
-		u = 1
-	}
-	c := classIndex(status)
+func (t *Telemetry) Passthrough(u Upstream, status int, upstreamDur time.Duration) {
 	ctx := context.Background()
-	t.requests.Add(ctx, 1, t.passSets[u][c]...)
-	if status != 0 {
-		t.upstreamDuration.Record(ctx, upstreamDur.Seconds(), t.durSets[u][c]...)
-	}
+	t.requests.Add(ctx, 1, t.passSets[classIndex(status)]...)
+	t.recordUpstream(ctx, u, status, upstreamDur)
 }
 
 // CloseAudit writes the audit records still buffered; records after it

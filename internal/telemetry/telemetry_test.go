@@ -3,10 +3,12 @@ package telemetry_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"go/build"
 	"log"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"regexp"
 	"sort"
@@ -23,18 +25,24 @@ import (
 	"github.com/callfix/callfix/rewrite"
 )
 
-// env returns a Getenv reading only vars: the process environment of the
-// test runner never leaks into a test.
-func env(vars map[string]string) func(string) string {
-	return func(k string) string { return vars[k] }
+// setOTEL replaces the OTEL_* environment by vars until the test ends
+// (TestMain has removed the test runner's: it never leaks into a test).
+// An empty variable is one not set, to the exporter and the SDK too.
+func setOTEL(t testing.TB, vars map[string]string) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "OTEL_") {
+			t.Setenv(k, "")
+		}
+	}
+	for k, v := range vars {
+		t.Setenv(k, v)
+	}
 }
 
 // newTel builds telemetry and shuts it down when the test ends.
 func newTel(t testing.TB, opts telemetry.Options) *telemetry.Telemetry {
 	t.Helper()
-	if opts.Getenv == nil {
-		opts.Getenv = env(nil)
-	}
 	tel, err := telemetry.New(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("telemetry.New: %v", err)
@@ -94,7 +102,7 @@ func sampleRecord() *telemetry.Record {
 
 func TestTelemetry_NoEndpoint_NoTracingAndNoGoroutines(t *testing.T) {
 	before := goleak.IgnoreCurrent()
-	tel, err := telemetry.New(context.Background(), telemetry.Options{Getenv: env(nil), SampleRatio: 1})
+	tel, err := telemetry.New(context.Background(), telemetry.Options{SampleRatio: 1})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -109,7 +117,7 @@ func TestTelemetry_NoEndpoint_NoTracingAndNoGoroutines(t *testing.T) {
 	// Recording and counting work without a tracer, and start nothing.
 	tel.RecordRewriteSpan(ctx, sampleRecord())
 	tel.Intercepted(ctx, sampleRecord())
-	tel.Passthrough(false, 200, time.Millisecond)
+	tel.Passthrough(tel.Upstream("api"), 200, time.Millisecond)
 	tel.ConfigReloaded(true)
 	if err := goleak.Find(before); err != nil {
 		t.Errorf("telemetry without an endpoint started goroutines: %v", err)
@@ -118,7 +126,11 @@ func TestTelemetry_NoEndpoint_NoTracingAndNoGoroutines(t *testing.T) {
 		t.Errorf("Shutdown: %v", err)
 	}
 
-	// Disabled is the same, and its Shutdown is harmless too.
+	// Disabled is the same, whatever the environment, and its Shutdown
+	// is harmless too.
+	r := otlptest.Start(t)
+	setOTEL(t, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": r.URL})
+	before = goleak.IgnoreCurrent()
 	d := telemetry.Disabled()
 	if d.Tracing() {
 		t.Errorf("Disabled().Tracing() = true")
@@ -131,9 +143,10 @@ func TestTelemetry_NoEndpoint_NoTracingAndNoGoroutines(t *testing.T) {
 	}
 }
 
-// Options.Getenv nil reads the process environment.
-func TestTelemetry_GetenvNil_ReadsTheEnvironment(t *testing.T) {
+// New reads the process environment.
+func TestTelemetry_ReadsTheProcessEnvironment(t *testing.T) {
 	r := otlptest.Start(t)
+	setOTEL(t, nil)
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", r.URL)
 	t.Setenv("OTEL_SDK_DISABLED", "")
 	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
@@ -145,7 +158,7 @@ func TestTelemetry_GetenvNil_ReadsTheEnvironment(t *testing.T) {
 	}
 	defer shutdown(t, tel, 2*time.Second)
 	if !tel.Tracing() {
-		t.Errorf("Tracing() = false with OTEL_EXPORTER_OTLP_ENDPOINT in the environment and Getenv nil")
+		t.Errorf("Tracing() = false with OTEL_EXPORTER_OTLP_ENDPOINT in the environment")
 	}
 }
 
@@ -153,8 +166,8 @@ func TestTelemetry_SDKDisabled_WinsOverAnEndpoint(t *testing.T) {
 	r := otlptest.Start(t)
 	for _, v := range []string{"true", "TRUE", " True "} {
 		before := goleak.IgnoreCurrent()
-		tel := newTel(t, telemetry.Options{Endpoint: r.URL, SampleRatio: 1,
-			Getenv: env(map[string]string{"OTEL_SDK_DISABLED": v, "OTEL_EXPORTER_OTLP_ENDPOINT": r.URL})})
+		setOTEL(t, map[string]string{"OTEL_SDK_DISABLED": v, "OTEL_EXPORTER_OTLP_ENDPOINT": r.URL})
+		tel := newTel(t, telemetry.Options{Endpoint: r.URL, SampleRatio: 1})
 		if tel.Tracing() {
 			t.Errorf("OTEL_SDK_DISABLED=%q: Tracing = true, want false", v)
 		}
@@ -168,7 +181,8 @@ func TestTelemetry_SDKDisabled_WinsOverAnEndpoint(t *testing.T) {
 		t.Errorf("the collector received %d spans with the SDK disabled", r.Len())
 	}
 	// Any other value leaves tracing on.
-	tel := newTel(t, telemetry.Options{Endpoint: r.URL, Getenv: env(map[string]string{"OTEL_SDK_DISABLED": "false"})})
+	setOTEL(t, map[string]string{"OTEL_SDK_DISABLED": "false"})
+	tel := newTel(t, telemetry.Options{Endpoint: r.URL})
 	if !tel.Tracing() {
 		t.Errorf("OTEL_SDK_DISABLED=false turned tracing off")
 	}
@@ -186,7 +200,7 @@ func TestTelemetry_EndpointFromEnvironment_ExportsToTheCollector(t *testing.T) {
 			vars[k] = strings.ReplaceAll(vars[k], "{addr}", r.Addr)
 		}
 		opts.Endpoint = strings.ReplaceAll(opts.Endpoint, "{recv}", r.URL)
-		opts.Getenv = env(vars)
+		setOTEL(t, vars)
 		opts.SampleRatio = 1
 		tel := newTel(t, opts)
 		if !tel.Tracing() {
@@ -249,13 +263,89 @@ func TestTelemetry_HeadersAndVersionReachTheCollector(t *testing.T) {
 	}
 }
 
+// What the exporter and the SDK read themselves reaches the collector:
+// OTEL_EXPORTER_OTLP_HEADERS (unless Options.Headers, tracing.headers, are
+// set: they replace them), OTEL_RESOURCE_ATTRIBUTES; a signal-specific
+// endpoint without a scheme is used as it is, over http.
+func TestTelemetry_ExporterReadsTheRestOfTheEnvironment(t *testing.T) {
+	f := func(name string, opts telemetry.Options, vars map[string]string, check func(otlptest.Span, http.Header) string) {
+		t.Helper()
+		r := otlptest.Start(t)
+		for k, v := range vars {
+			vars[k] = strings.NewReplacer("{recv}", r.URL, "{addr}", r.Addr).Replace(v)
+		}
+		setOTEL(t, vars)
+		opts.Endpoint = strings.ReplaceAll(opts.Endpoint, "{recv}", r.URL)
+		opts.SampleRatio = 1
+		tel := newTel(t, opts)
+		tel.RecordRewriteSpan(context.Background(), sampleRecord())
+		shutdown(t, tel, 5*time.Second)
+		spans, ok := r.WaitSpans(1, 5*time.Second)
+		if !ok {
+			t.Errorf("%s: no span reached the collector; refused: %v", name, r.Refusals())
+			return
+		}
+		if msg := check(spans[0], r.Exports()[0].Header); msg != "" {
+			t.Errorf("%s: %s", name, msg)
+		}
+	}
+	header := func(want string) func(otlptest.Span, http.Header) string {
+		return func(_ otlptest.Span, h http.Header) string {
+			if got := h.Get("X-Api-Key"); got != want {
+				return fmt.Sprintf("export header X-Api-Key = %q, want %q", got, want)
+			}
+			return ""
+		}
+	}
+	f("OTEL_EXPORTER_OTLP_HEADERS", telemetry.Options{},
+		map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "{recv}", "OTEL_EXPORTER_OTLP_HEADERS": "X-Api-Key=from-env"}, header("from-env"))
+	f("OTEL_EXPORTER_OTLP_TRACES_HEADERS", telemetry.Options{},
+		map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "{recv}", "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "X-Api-Key=traces"}, header("traces"))
+	f("Options.Headers win", telemetry.Options{Endpoint: "{recv}", Headers: map[string]string{"X-Api-Key": "from-config"}},
+		map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "X-Api-Key=from-env"}, header("from-config"))
+	f("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT without a scheme", telemetry.Options{},
+		map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "{addr}/v1/traces"}, func(otlptest.Span, http.Header) string { return "" })
+	f("OTEL_RESOURCE_ATTRIBUTES", telemetry.Options{Version: "1.2.3"},
+		map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "{recv}", "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=staging,service.name=from-attrs"},
+		func(s otlptest.Span, _ http.Header) string {
+			if env, svc, v := s.Resource.Str("deployment.environment.name"), s.Resource.Str("service.name"), s.Resource.Str("service.version"); env != "staging" || svc != "from-attrs" || v != "1.2.3" {
+				return fmt.Sprintf("resource deployment.environment.name, service.name, service.version = %q, %q, %q; want staging, from-attrs, 1.2.3", env, svc, v)
+			}
+			return ""
+		})
+	f("OTEL_SERVICE_NAME wins over OTEL_RESOURCE_ATTRIBUTES", telemetry.Options{},
+		map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "{recv}", "OTEL_RESOURCE_ATTRIBUTES": "service.name=from-attrs", "OTEL_SERVICE_NAME": "edge-proxy"},
+		func(s otlptest.Span, _ http.Header) string {
+			if svc := s.Resource.Str("service.name"); svc != "edge-proxy" {
+				return fmt.Sprintf("service.name = %q, want edge-proxy", svc)
+			}
+			return ""
+		})
+}
+
+// An endpoint variable that is not a URL stops start-up, as a bad
+// tracing.endpoint does, rather than sending spans to a default collector.
+func TestTelemetry_EndpointNotAURL_IsAStartUpError(t *testing.T) {
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
+		setOTEL(t, map[string]string{name: "http://[::1"})
+		if _, err := telemetry.New(context.Background(), telemetry.Options{}); err == nil || !strings.Contains(err.Error(), "is not a URL") {
+			t.Errorf("%s=http://[::1: error = %v, want one saying it is not a URL", name, err)
+		}
+	}
+	setOTEL(t, nil)
+	if _, err := telemetry.New(context.Background(), telemetry.Options{Endpoint: "http://[::1"}); err == nil || !strings.Contains(err.Error(), "is not a URL") {
+		t.Errorf("Options.Endpoint http://[::1: error = %v, want one saying it is not a URL", err)
+	}
+}
+
 // The OTel specification: OTEL_EXPORTER_OTLP_ENDPOINT is a base URL, and
 // an OTLP/HTTP exporter appends v1/traces to it, path or not
 // (http://collector:4318/otlp → /otlp/v1/traces). Collectors and SaaS
 // gateways behind a path prefix depend on it.
 func TestTelemetry_BaseEndpointWithAPath_GetsV1TracesAppended(t *testing.T) {
 	r := otlptest.Start(t)
-	tel := newTel(t, telemetry.Options{SampleRatio: 1, Getenv: env(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": r.URL + "/otlp"})})
+	setOTEL(t, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": r.URL + "/otlp"})
+	tel := newTel(t, telemetry.Options{SampleRatio: 1})
 	tel.RecordRewriteSpan(context.Background(), sampleRecord())
 	shutdown(t, tel, 5*time.Second)
 	if _, ok := r.WaitSpans(1, 2*time.Second); !ok {
@@ -273,7 +363,7 @@ func TestTelemetry_Protocols(t *testing.T) {
 	f := func(name string, opts telemetry.Options, vars map[string]string) {
 		t.Helper()
 		before := goleak.IgnoreCurrent()
-		opts.Getenv = env(vars)
+		setOTEL(t, vars)
 		opts.SampleRatio = 1
 		tel, err := telemetry.New(context.Background(), opts)
 		if err != nil {
@@ -298,8 +388,9 @@ func TestTelemetry_Protocols(t *testing.T) {
 	f("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL wins", telemetry.Options{},
 		map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://" + addr, "OTEL_EXPORTER_OTLP_PROTOCOL": "bogus", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc"})
 
+	setOTEL(t, nil)
 	for _, p := range []string{"http/json", "grpc-web", "HTTP"} {
-		_, err := telemetry.New(context.Background(), telemetry.Options{Endpoint: "http://" + addr, Protocol: p, Getenv: env(nil)})
+		_, err := telemetry.New(context.Background(), telemetry.Options{Endpoint: "http://" + addr, Protocol: p})
 		if err == nil || !strings.Contains(err.Error(), "use grpc or http/protobuf") {
 			t.Errorf("protocol %q: error = %v, want one naming grpc and http/protobuf", p, err)
 		}
@@ -313,7 +404,7 @@ func TestTelemetry_UnreachableCollector_NeverBlocks(t *testing.T) {
 	for _, proto := range []string{"http/protobuf", "grpc"} {
 		t.Run(strings.ReplaceAll(proto, "/", "_"), func(t *testing.T) {
 			tel, err := telemetry.New(context.Background(), telemetry.Options{
-				Endpoint: "http://" + closedAddr(t), Protocol: proto, SampleRatio: 1, Getenv: env(nil)})
+				Endpoint: "http://" + closedAddr(t), Protocol: proto, SampleRatio: 1})
 			if err != nil {
 				t.Fatalf("New: %v", err)
 			}
@@ -368,7 +459,7 @@ func TestTelemetry_ExporterErrors_GoToOptionsLogger(t *testing.T) {
 	addr := closedAddr(t)
 	var logged testsupport.Buffer
 	tel, err := telemetry.New(context.Background(), telemetry.Options{
-		Endpoint: "http://" + addr, SampleRatio: 1, Getenv: env(nil),
+		Endpoint: "http://" + addr, SampleRatio: 1,
 		Logger: slog.New(slog.NewJSONHandler(&logged, nil))})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -389,13 +480,42 @@ func TestTelemetry_ExporterErrors_GoToOptionsLogger(t *testing.T) {
 	}
 }
 
+// What the OpenTelemetry libraries log about the OTEL_* variables they
+// read goes to Options.Logger too, without the values they quote (a
+// header entry may hold a key), and never to the standard logger.
+func TestTelemetry_LibraryLog_GoesToOptionsLoggerWithoutValues(t *testing.T) {
+	var std testsupport.Buffer
+	log.SetOutput(&std)
+	defer log.SetOutput(os.Stderr)
+	r := otlptest.Start(t)
+	setOTEL(t, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": r.URL, "OTEL_EXPORTER_OTLP_HEADERS": "X-Api-Key=secret-key,broken-secret-entry"})
+	var logged testsupport.Buffer
+	tel := newTel(t, telemetry.Options{SampleRatio: 1, Logger: slog.New(slog.NewJSONHandler(&logged, nil))})
+	tel.RecordRewriteSpan(context.Background(), sampleRecord())
+	shutdown(t, tel, 5*time.Second)
+	if _, ok := r.WaitSpans(1, 5*time.Second); !ok {
+		t.Errorf("no span reached the collector; refused: %v", r.Refusals())
+	}
+	if std.String() != "" {
+		t.Errorf("the standard logger received %q", std.String())
+	}
+	if !strings.Contains(logged.String(), "parse headers") {
+		t.Errorf("Options.Logger did not receive the exporter's complaint about OTEL_EXPORTER_OTLP_HEADERS; it has %q", logged.String())
+	}
+	for _, secret := range []string{"secret-key", "broken-secret-entry"} {
+		if strings.Contains(logged.String()+std.String(), secret) {
+			t.Errorf("a log line holds %q: %s", secret, logged.String())
+		}
+	}
+}
+
 // A Telemetry without a Logger discards exporter errors.
 func TestTelemetry_ExporterErrors_DiscardedWithoutLogger(t *testing.T) {
 	var std testsupport.Buffer
 	log.SetOutput(&std)
 	defer log.SetOutput(os.Stderr)
 	addr := closedAddr(t)
-	tel, err := telemetry.New(context.Background(), telemetry.Options{Endpoint: "http://" + addr, SampleRatio: 1, Getenv: env(nil)})
+	tel, err := telemetry.New(context.Background(), telemetry.Options{Endpoint: "http://" + addr, SampleRatio: 1})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -491,6 +611,12 @@ next:
 func TestMetrics_NamesLabelsAndBoundedValues(t *testing.T) {
 	tel := newTel(t, telemetry.Options{})
 	ctx := context.Background()
+	api, login := tel.Upstream("api"), tel.Upstream("login")
+	sampleRecord := func() *telemetry.Record {
+		r := sampleRecord()
+		r.UpstreamLabel = api
+		return r
+	}
 
 	// A rewrite with a phone change at an array index and a user change.
 	rw := sampleRecord()
@@ -514,12 +640,12 @@ func TestMetrics_NamesLabelsAndBoundedValues(t *testing.T) {
 	lg := sampleRecord()
 	lg.Route, lg.Upstream, lg.Status, lg.UpstreamDur = "POST /api/v2/conversations/calls/user/{userId}", 503, 503, 3*time.Second
 	tel.Intercepted(ctx, lg)
-	tel.Passthrough(true, 503, 3*time.Second)
-	tel.Passthrough(false, 200, 20*time.Millisecond)
-	tel.Passthrough(false, 204, 2*time.Millisecond)
-	tel.Passthrough(true, 401, 70*time.Millisecond)
-	tel.Passthrough(false, 0, 5*time.Second) // no answer: no duration
-	tel.Passthrough(false, 799, time.Millisecond)
+	tel.Passthrough(login, 503, 3*time.Second)
+	tel.Passthrough(api, 200, 20*time.Millisecond)
+	tel.Passthrough(api, 204, 2*time.Millisecond)
+	tel.Passthrough(login, 401, 70*time.Millisecond)
+	tel.Passthrough(api, 0, 5*time.Second) // no answer: no duration
+	tel.Passthrough(api, 799, time.Millisecond)
 	tel.ConfigReloaded(true)
 	tel.ConfigReloaded(false)
 	tel.ConfigReloaded(false)
@@ -693,7 +819,7 @@ func TestMetrics_ReloadCountersStartAtZero(t *testing.T) {
 func TestMetrics_RegistriesArePrivate(t *testing.T) {
 	a := newTel(t, telemetry.Options{})
 	b := newTel(t, telemetry.Options{})
-	a.Passthrough(false, 200, time.Millisecond)
+	a.Passthrough(a.Upstream("api"), 200, time.Millisecond)
 	if v, ok := value(families(t, scrape(t, b)), "callfix_requests_total", map[string]string{"route": "passthrough", "outcome": "passthrough", "status_class": "2xx"}); ok && v != 0 {
 		t.Errorf("b counts a's request: %v", v)
 	}
@@ -702,13 +828,44 @@ func TestMetrics_RegistriesArePrivate(t *testing.T) {
 func TestPassthrough_AllocatesNothing(t *testing.T) {
 	tel := newTel(t, telemetry.Options{})
 	for _, c := range []struct {
-		login  bool
-		status int
-	}{{false, 200}, {true, 302}, {false, 0}, {false, 503}, {true, 999}} {
-		tel.Passthrough(c.login, c.status, time.Millisecond) // first use creates the series
-		if n := testing.AllocsPerRun(1000, func() { tel.Passthrough(c.login, c.status, 3*time.Millisecond) }); n != 0 {
-			t.Errorf("Passthrough(%v, %d) allocates %v times per call, want 0", c.login, c.status, n)
+		upstream string
+		status   int
+	}{{"api", 200}, {"login", 302}, {"api", 0}, {"api", 503}, {"login", 999}} {
+		tel.Passthrough(tel.Upstream(c.upstream), c.status, time.Millisecond) // first use creates the series
+		u := tel.Upstream(c.upstream)
+		if n := testing.AllocsPerRun(1000, func() { tel.Passthrough(u, c.status, 3*time.Millisecond) }); n != 0 {
+			t.Errorf("Passthrough(%s, %d) allocates %v times per call, want 0", c.upstream, c.status, n)
 		}
+		// Nor does looking the handle up, per request.
+		if n := testing.AllocsPerRun(1000, func() { tel.Passthrough(tel.Upstream(c.upstream), c.status, 3*time.Millisecond) }); n != 0 {
+			t.Errorf("Passthrough(Upstream(%q), %d) allocates %v times per call, want 0", c.upstream, c.status, n)
+		}
+	}
+}
+
+// Telemetry knows no upstream of its own: the caller names them, each
+// name gets one handle, and the zero Upstream counts the request but
+// records no duration (an intercepted record without one neither).
+func TestUpstream_HandlesByName(t *testing.T) {
+	tel := newTel(t, telemetry.Options{})
+	first, again, login := tel.Upstream("api"), tel.Upstream("api"), tel.Upstream("login")
+	if first != again || first == login {
+		t.Errorf("Upstream handles: the same name must give the same handle, two names two")
+	}
+	tel.Passthrough(telemetry.Upstream{}, 200, time.Millisecond)
+	tel.Passthrough(tel.Upstream("edge"), 200, time.Millisecond)
+	r := sampleRecord()
+	tel.Intercepted(context.Background(), r) // no UpstreamLabel
+	fams := families(t, scrape(t, tel))
+	if v, ok := value(fams, "callfix_requests_total", map[string]string{"route": "passthrough", "outcome": "passthrough", "status_class": "2xx"}); !ok || v != 2 {
+		t.Errorf("passthrough 2xx requests = %v (found %v), want 2", v, ok)
+	}
+	f := fams["callfix_upstream_request_duration_seconds"]
+	if f == nil || len(f.GetMetric()) != 1 {
+		t.Fatalf("callfix_upstream_request_duration_seconds = %v, want one series (edge)", f)
+	}
+	if v, ok := value(fams, "callfix_upstream_request_duration_seconds", map[string]string{"upstream": "edge", "status_class": "2xx"}); !ok || v != 1 {
+		t.Errorf("edge 2xx durations = %v (found %v), want 1", v, ok)
 	}
 }
 
@@ -737,7 +894,7 @@ func grepLines(text, substr string) string {
 // the running configuration was loaded. A refused reload turns the first
 // to 0 and leaves the time of the good configuration.
 func TestMetrics_LastReloadGauges(t *testing.T) {
-	tel, err := telemetry.New(context.Background(), telemetry.Options{Getenv: func(string) string { return "" }})
+	tel, err := telemetry.New(context.Background(), telemetry.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
