@@ -23,7 +23,7 @@ run:
 
 ## demo: build callfix, run it in front of a recording upstream, show what it does to legacy requests.
 demo: build
-	$(GO) run ./cmd/callfix-demo --callfix $(BIN)
+	$(GO) run ./tools/callfix-demo --callfix $(BIN)
 
 ## test: vet, unit and end-to-end tests under the race detector, then each fuzz target briefly,
 ## then promtool on the alert rules.

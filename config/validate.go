@@ -188,13 +188,16 @@ func checkUpstream(raw string, allowHTTP bool) string {
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return fmt.Sprintf("%q has a path, query or credentials: give only scheme, host and port, such as https://api.mypurecloud.com", raw)
 	}
-	if u.Scheme == "http" && !allowHTTP && !isLoopback(u.Hostname()) {
+	if u.Scheme == "http" && !allowHTTP && !IsLoopback(u.Hostname()) {
 		return fmt.Sprintf("%q is plain http to a host that is not loopback: tokens would cross the network in clear text; use https, or set upstream.allow_insecure_http: true for a test rig", raw)
 	}
 	return ""
 }
 
-func isLoopback(host string) bool {
+// IsLoopback reports whether host (a name or an IP address, without a port
+// or brackets, as url.URL.Hostname gives it) is this machine: "localhost"
+// in any case, or an address in 127.0.0.0/8 or ::1. No name is resolved.
+func IsLoopback(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}

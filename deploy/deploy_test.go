@@ -333,7 +333,7 @@ func TestKubernetes_ListenersPortsAndProbes(t *testing.T) {
 			if p := portOf(t, admin); p != wantAdminPort {
 				t.Errorf("the admin listener is %q, want port %d", admin, wantAdminPort)
 			}
-			if isLoopback(hostOf(t, admin)) {
+			if config.IsLoopback(hostOf(t, admin)) {
 				t.Errorf("the admin listener is %q: the kubelet's probes to the pod IP cannot reach it", admin)
 			}
 
@@ -348,7 +348,7 @@ func TestKubernetes_ListenersPortsAndProbes(t *testing.T) {
 			if !declared[wantAdminPort] {
 				t.Errorf("containerPort %d (admin) is not declared", wantAdminPort)
 			}
-			if !isLoopback(hostOf(t, listen)) && !declared[wantProxyPort] {
+			if !config.IsLoopback(hostOf(t, listen)) && !declared[wantProxyPort] {
 				t.Errorf("the proxy listens on %q but containerPort %d is not declared", listen, wantProxyPort)
 			}
 
@@ -417,7 +417,7 @@ func TestKubernetes_SidecarIsLoopbackOnlyAndTheAppPointsAtIt(t *testing.T) {
 		}
 		found = true
 		snap := c.effective(t)
-		if !isLoopback(hostOf(t, snap.Config.Listen)) {
+		if !config.IsLoopback(hostOf(t, snap.Config.Listen)) {
 			t.Errorf("the sidecar listens on %q: only the pod's app should reach it (CALLFIX_LISTEN=127.0.0.1:%d)", snap.Config.Listen, wantProxyPort)
 		}
 		urls := 0
@@ -427,7 +427,7 @@ func TestKubernetes_SidecarIsLoopbackOnlyAndTheAppPointsAtIt(t *testing.T) {
 			}
 			for _, e := range asList(app.c["env"]) {
 				u, err := url.Parse(str(asMap(e)["value"]))
-				if err != nil || u.Host == "" || !isLoopback(u.Hostname()) {
+				if err != nil || u.Host == "" || !config.IsLoopback(u.Hostname()) {
 					continue
 				}
 				urls++
@@ -1089,7 +1089,7 @@ func TestDockerfile_RuntimeStage(t *testing.T) {
 		env[k] = v
 	}
 	admin := env["CALLFIX_ADMIN_LISTEN"]
-	if admin == "" || isLoopback(hostOf(t, admin)) || portOf(t, admin) != wantAdminPort {
+	if admin == "" || config.IsLoopback(hostOf(t, admin)) || portOf(t, admin) != wantAdminPort {
 		t.Errorf("ENV CALLFIX_ADMIN_LISTEN=%q: want a non-loopback address on %d, so that kubelet probes reach it", admin, wantAdminPort)
 	}
 
@@ -1226,16 +1226,8 @@ func TestCompose_StackIsWired(t *testing.T) {
 	}
 
 	// Which service is the collector, which is Jaeger.
-	var collector, jaeger string
-	for name, s := range services {
-		img := str(asMap(s)["image"])
-		switch {
-		case strings.Contains(img, "opentelemetry-collector"):
-			collector = name
-		case strings.Contains(img, "jaegertracing/"):
-			jaeger = name
-		}
-	}
+	collector := serviceWithImage(services, strings.Contains, "opentelemetry-collector")
+	jaeger := serviceWithImage(services, strings.Contains, "jaegertracing/")
 	if collector == "" || jaeger == "" {
 		t.Fatalf("compose.yaml needs an OpenTelemetry Collector and Jaeger service; found collector %q, jaeger %q", collector, jaeger)
 	}
@@ -1285,7 +1277,7 @@ func TestCompose_StackIsWired(t *testing.T) {
 	cc := yamlDocs(t, collectorFile)[0]
 	for proto, port := range map[string]int{"grpc": 4317, "http": 4318} {
 		ep := str(dig(cc, "receivers", "otlp", "protocols", proto, "endpoint"))
-		if ep == "" || portOf(t, ep) != port || isLoopback(hostOf(t, ep)) {
+		if ep == "" || portOf(t, ep) != port || config.IsLoopback(hostOf(t, ep)) {
 			t.Errorf("%s: otlp %s receiver endpoint %q, want 0.0.0.0:%d", collectorFile, proto, ep, port)
 		}
 	}
@@ -1458,6 +1450,18 @@ func portOf(t *testing.T, addr string) int {
 	return n
 }
 
+// serviceWithImage returns the name of a compose service whose image
+// matches s (match is strings.Contains or strings.HasPrefix), or "".
+func serviceWithImage(services map[string]any, match func(img, s string) bool, s string) string {
+	found := ""
+	for name, svc := range services {
+		if match(str(asMap(svc)["image"]), s) {
+			found = name
+		}
+	}
+	return found
+}
+
 func hostOf(t *testing.T, addr string) string {
 	t.Helper()
 	h, _, err := net.SplitHostPort(addr)
@@ -1465,14 +1469,6 @@ func hostOf(t *testing.T, addr string) string {
 		t.Fatalf("address %q: %v", addr, err)
 	}
 	return h
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // quantity reads a memory size: a Kubernetes quantity (64Mi) or a Go

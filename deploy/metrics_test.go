@@ -479,16 +479,8 @@ func TestAlerts_CoverTheFailures(t *testing.T) {
 // datasource and the dashboard from files that exist here.
 func TestCompose_PrometheusAndGrafanaAreProvisioned(t *testing.T) {
 	services := asMap(yamlDocs(t, "compose.yaml")[0]["services"])
-	var prom, graf string
-	for name, s := range services {
-		img := str(asMap(s)["image"])
-		switch {
-		case strings.HasPrefix(img, "prom/prometheus:"):
-			prom = name
-		case strings.HasPrefix(img, "grafana/grafana:"):
-			graf = name
-		}
-	}
+	prom := serviceWithImage(services, strings.HasPrefix, "prom/prometheus:")
+	graf := serviceWithImage(services, strings.HasPrefix, "grafana/grafana:")
 	if prom == "" || graf == "" {
 		t.Fatalf("compose.yaml needs a Prometheus and a Grafana service; found %q, %q", prom, graf)
 	}

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -49,24 +48,16 @@ type Instance struct {
 	Login *upstreamtest.Upstream
 	API   *upstreamtest.Upstream
 
-	cmd    *exec.Cmd
-	log    testsupport.Buffer
-	exited chan struct{}
-	err    error // from Wait, once exited is closed
+	cmd *exec.Cmd
+	srv *testsupport.Serve
+	log testsupport.Buffer
 }
 
 // Log returns what callfix has logged so far.
 func (in *Instance) Log() string { return in.log.String() }
 
 // Running reports whether the callfix process has not exited.
-func (in *Instance) Running() bool {
-	select {
-	case <-in.exited:
-		return false
-	default:
-		return true
-	}
-}
+func (in *Instance) Running() bool { return in.srv.Running() }
 
 // Pid is the callfix process's id.
 func (in *Instance) Pid() int { return in.cmd.Process.Pid }
@@ -161,7 +152,7 @@ func (r *Rig) Close() {
 }
 
 func startInstance(binary string, v Variant) (*Instance, error) {
-	in := &Instance{Name: v.Name, exited: make(chan struct{})}
+	in := &Instance{Name: v.Name}
 	var err error
 	if in.Login, err = upstreamtest.Listen(LoginHandler); err != nil {
 		return nil, err
@@ -178,51 +169,17 @@ func startInstance(binary string, v Variant) (*Instance, error) {
 	in.cmd.Env = testsupport.CleanEnv(os.Environ())
 	in.cmd.Stdout = &in.log
 	setProcAttr(in.cmd, false)
-	pipe, err := in.cmd.StderrPipe()
+	srv, err := testsupport.StartServe(in.cmd, func(line []byte) { in.log.Write(append(line, '\n')) })
 	if err != nil {
-		in.closeUpstreams()
-		return nil, err
-	}
-	if err := in.cmd.Start(); err != nil {
 		in.closeUpstreams()
 		return nil, fmt.Errorf("starting callfix %s: %w", v.Name, err)
 	}
-	listening := make(chan [2]string, 1)
-	go func() {
-		sc := bufio.NewScanner(pipe)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		sent := false
-		for sc.Scan() {
-			line := sc.Bytes()
-			in.log.Write(append(line, '\n'))
-			if sent {
-				continue
-			}
-			var rec struct {
-				Msg    string `json:"msg"`
-				Listen string `json:"listen"`
-				Admin  string `json:"admin_listen"`
-			}
-			if json.Unmarshal(line, &rec) == nil && rec.Msg == "callfix serving" && rec.Listen != "" {
-				listening <- [2]string{rec.Listen, rec.Admin}
-				sent = true
-			}
-		}
-		io.Copy(io.Discard, pipe)
-		in.err = in.cmd.Wait()
-		close(in.exited)
-	}()
-	select {
-	case a := <-listening:
-		in.Addr, in.Admin = a[0], a[1]
-		return in, nil
-	case <-in.exited:
-		in.closeUpstreams()
-		return nil, fmt.Errorf("callfix %s exited before serving (%v):\n%s", v.Name, in.err, in.Log())
-	case <-time.After(15 * time.Second):
+	in.srv = srv
+	if in.Addr, in.Admin, err = srv.Serving(15*time.Second, nil); err != nil {
 		in.stop()
-		return nil, fmt.Errorf("callfix %s did not log \"callfix serving\" within 15s:\n%s", v.Name, in.Log())
+		return nil, fmt.Errorf("callfix %s %v (%v):\n%s", v.Name, err, srv.Err(), in.Log())
 	}
+	return in, nil
 }
 
 // stop ends callfix, politely first, and the upstreams.
@@ -230,10 +187,9 @@ func (in *Instance) stop() {
 	if in.Running() {
 		terminate(in.cmd)
 		select {
-		case <-in.exited:
+		case <-in.srv.Exited():
 		case <-time.After(5 * time.Second):
-			in.cmd.Process.Kill()
-			<-in.exited
+			in.srv.Kill()
 		}
 	}
 	in.closeUpstreams()

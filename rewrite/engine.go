@@ -316,7 +316,7 @@ func (e *Engine) Rewrite(r *Route, body []byte, country string) Result {
 				continue
 			}
 			out = append(out, body[last:p.h.start]...)
-			out = appendQuoted(out, b2s(s.vals[p.valStart:p.valEnd]))
+			out = AppendJSONString(out, b2s(s.vals[p.valStart:p.valEnd]))
 			last = p.h.end
 		}
 		out = append(out, body[last:]...)

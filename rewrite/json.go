@@ -535,9 +535,12 @@ func hex4(s []byte) rune {
 	return r
 }
 
-// appendQuoted appends s as a JSON string. It escapes what JSON requires
-// (quote, backslash, control characters) and nothing else.
-func appendQuoted(dst []byte, s string) []byte {
+// AppendJSONString appends s to dst as a JSON string, byte for byte as
+// log/slog's JSON handler writes it: a quote, a backslash and the control
+// characters escaped (\n, \r, \t, else \u00XX), invalid UTF-8 as \ufffd,
+// U+2028 and U+2029 escaped (JSONP), everything else as it is (no HTML
+// escaping). The rewritten body and the audit record both use it.
+func AppendJSONString(dst []byte, s string) []byte {
 	if quotedLen(s) == len(s)+2 {
 		dst = append(dst, '"')
 		dst = append(dst, s...)
@@ -545,39 +548,63 @@ func appendQuoted(dst []byte, s string) []byte {
 	}
 	const hexDigits = "0123456789abcdef"
 	dst = append(dst, '"')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c < 0x20:
-			switch c {
-			case '\n':
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c == '\n':
 				dst = append(dst, '\\', 'n')
-			case '\r':
+			case c == '\r':
 				dst = append(dst, '\\', 'r')
-			case '\t':
+			case c == '\t':
 				dst = append(dst, '\\', 't')
-			default:
+			case c < 0x20:
 				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			default:
+				dst = append(dst, c)
 			}
-		default:
-			dst = append(dst, c)
+			i++
+			continue
 		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+		default:
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
 	}
 	return append(dst, '"')
 }
 
-// quotedLen returns the length of appendQuoted's output for s.
+// quotedLen returns the length of AppendJSONString's output for s.
 func quotedLen(s string) int {
 	n := 2 + len(s)
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !plain[c] {
-			if c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' {
-				n++
-			} else {
-				n += 5
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if !plain[c] {
+				if c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' {
+					n++
+				} else {
+					n += 5
+				}
 			}
+			i++
+			continue
 		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			n += 5 // one byte as \ufffd
+		} else if r == '\u2028' || r == '\u2029' {
+			n += 3 // three bytes as \u202X
+		}
+		i += size
 	}
 	return n
 }

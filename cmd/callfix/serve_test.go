@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -27,96 +25,45 @@ import (
 type serveProc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
+	srv    *testsupport.Serve
 	stderr *testsupport.Buffer
-	listen chan string // the proxy's address, once logged
-	admin  string
-	exited chan struct{}
-	code   int
+	admin  string // the admin address, once addr has returned
 }
 
-var (
-	listenRe = regexp.MustCompile(`"listen":"(127\.0\.0\.1:\d+)"`)
-	adminRe  = regexp.MustCompile(`"admin_listen":"(127\.0\.0\.1:\d+)"`)
-)
+// listenRe finds a listen address in the log.
+var listenRe = regexp.MustCompile(`"listen":"(127\.0\.0\.1:\d+)"`)
 
 // startServe runs `callfix serve` with args, without the test process's
 // CALLFIX_* and OTEL_* variables. The process is killed when the test ends
 // if it is still running.
 func startServe(t *testing.T, args ...string) *serveProc {
 	t.Helper()
-	p := &serveProc{t: t, stderr: &testsupport.Buffer{}, listen: make(chan string, 1), exited: make(chan struct{})}
+	p := &serveProc{t: t, stderr: &testsupport.Buffer{}}
 	p.cmd = exec.Command(binary, append([]string{"serve"}, args...)...)
 	p.cmd.Env = testsupport.CleanEnv(os.Environ())
-	pipe, err := p.cmd.StderrPipe()
+	srv, err := testsupport.StartServe(p.cmd, func(line []byte) { p.stderr.Write(append(line, '\n')) })
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("starting callfix serve: %v", err)
 	}
-	go func() {
-		// Keep draining stderr (the audit log goes there) so that the
-		// child never blocks on a full pipe.
-		sc := bufio.NewScanner(pipe)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		sent := false
-		for sc.Scan() {
-			line := sc.Text()
-			p.stderr.Write([]byte(line + "\n"))
-			if m := listenRe.FindStringSubmatch(line); m != nil && !sent {
-				if a := adminRe.FindStringSubmatch(line); a != nil {
-					p.admin = a[1]
-				}
-				p.listen <- m[1]
-				sent = true
-			}
-		}
-		io.Copy(io.Discard, pipe)
-		err := p.cmd.Wait()
-		var ee *exec.ExitError
-		switch {
-		case errors.As(err, &ee):
-			p.code = ee.ExitCode()
-		case err != nil:
-			p.code = -1
-		}
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			p.cmd.Process.Kill()
-			<-p.exited
-		}
-	})
+	p.srv = srv
+	t.Cleanup(srv.Kill)
 	return p
 }
 
 // addr waits for the proxy's listen address in the log.
 func (p *serveProc) addr() string {
 	p.t.Helper()
-	select {
-	case a := <-p.listen:
-		return a
-	case <-p.exited:
-		p.t.Fatalf("callfix serve exited with %d before listening:\n%s", p.code, p.stderr.String())
-	case <-time.After(10 * time.Second):
-		p.t.Fatalf("callfix serve did not log its listen address within 10s:\n%s", p.stderr.String())
+	listen, admin, err := p.srv.Serving(10*time.Second, nil)
+	if err != nil {
+		p.t.Fatalf("callfix serve %v:\n%s", err, p.stderr.String())
 	}
-	return ""
+	p.admin = admin
+	return listen
 }
 
 // wait waits up to d for the process to exit and returns its exit code,
 // or -1 when it is still running.
-func (p *serveProc) wait(d time.Duration) int {
-	select {
-	case <-p.exited:
-		return p.code
-	case <-time.After(d):
-		return -1
-	}
-}
+func (p *serveProc) wait(d time.Duration) int { return p.srv.Wait(d) }
 
 // memory returns VmHWM and VmRSS of the process, in bytes.
 func (p *serveProc) memory() (hwm, rss int64) {
@@ -146,6 +93,15 @@ func (p *serveProc) memory() (hwm, rss int64) {
 		p.t.Skipf("no VmHWM/VmRSS in /proc/%d/status", p.cmd.Process.Pid)
 	}
 	return hwm, rss
+}
+
+// slowUpstream answers every request as upstreamtest.OK does, after d.
+func slowUpstream(t *testing.T, d time.Duration) *upstreamtest.Upstream {
+	return upstreamtest.Start(t, func(q *upstreamtest.Request) upstreamtest.Response {
+		resp := upstreamtest.OK(q)
+		resp.Delay = d
+		return resp
+	})
 }
 
 // httpClient talks to loopback only, never through an environment proxy.
@@ -288,11 +244,7 @@ func TestServe_SIGTERM_Idle_Exits0Within3s(t *testing.T) {
 // SIGTERM with a request in flight: it is answered, then callfix exits 0
 // (the request outlasts the shutdown delay, and is still waited for).
 func TestServe_SIGTERM_InFlightRequestFinishes(t *testing.T) {
-	up := upstreamtest.Start(t, func(q *upstreamtest.Request) upstreamtest.Response {
-		resp := upstreamtest.OK(q)
-		resp.Delay = 700 * time.Millisecond
-		return resp
-	})
+	up := slowUpstream(t, 700*time.Millisecond)
 	p := startServe(t, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--upstream-api", up.URL, "--upstream-login", up.URL,
 		"--set", "server.shutdown_delay=200ms")
 	base := "http://" + p.addr()
@@ -369,11 +321,7 @@ func TestServe_ListenAddressInUse_Exits1(t *testing.T) {
 // server.shutdown_grace bounds the wait for requests in flight: a request
 // that outlasts it does not hold the process, which exits 1 and says so.
 func TestServe_SIGTERM_ShutdownGraceEnds_Exits1(t *testing.T) {
-	up := upstreamtest.Start(t, func(q *upstreamtest.Request) upstreamtest.Response {
-		resp := upstreamtest.OK(q)
-		resp.Delay = 2 * time.Second
-		return resp
-	})
+	up := slowUpstream(t, 2*time.Second)
 	p := startServe(t, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--upstream-api", up.URL, "--upstream-login", up.URL,
 		"--set", "server.shutdown_grace=300ms", "--set", "server.shutdown_delay=0")
 	base := "http://" + p.addr()

@@ -14,21 +14,17 @@ import (
 	"github.com/callfix/callfix/internal/testsupport"
 )
 
-// writeFIFO writes body to the named pipe path once callfix opens it for
-// reading, or fails when the process has gone (never blocks on a pipe
-// nobody reads).
-func writeFIFO(t *testing.T, path, body string, exited <-chan struct{}) {
+// openFIFO opens the named pipe path for writing once callfix has opened
+// it for reading, or fails when the process has gone (never blocks on a
+// pipe nobody reads). While the returned end is open and unwritten,
+// callfix is held in the middle of reading its configuration.
+func openFIFO(t *testing.T, path string, exited <-chan struct{}) *os.File {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0)
 		if err == nil {
-			_, err = f.WriteString(body)
-			f.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			return
+			return f
 		}
 		if !errors.Is(err, syscall.ENXIO) {
 			t.Fatal(err)
@@ -39,9 +35,19 @@ func writeFIFO(t *testing.T, path, body string, exited <-chan struct{}) {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("callfix did not open %s for reading within 5s", path)
+			t.Fatalf("callfix did not open %s for reading within 10s", path)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// writeFIFO writes body to the named pipe path once callfix opens it.
+func writeFIFO(t *testing.T, path, body string, exited <-chan struct{}) {
+	t.Helper()
+	f := openFIFO(t, path, exited)
+	defer f.Close()
+	if _, err := f.WriteString(body); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -84,12 +90,23 @@ func TestServe_SIGHUPWhileLoading_ReloadsNotDies(t *testing.T) {
 		<-exited
 	})
 
-	// callfix is blocked opening the pipe: the load is under way.
-	time.Sleep(300 * time.Millisecond)
+	// callfix has opened the pipe and waits for its bytes: the load is
+	// under way (the signals were registered before it began). The
+	// signal is sent then, and the file written only after it landed.
+	f := openFIFO(t, fifo, exited)
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	writeFIFO(t, fifo, "mode: audit\n", exited)
+	time.Sleep(100 * time.Millisecond)
+	if _, err := f.WriteString("mode: audit\n"); err != nil {
+		select {
+		case <-exited:
+			t.Fatalf("callfix died (%v) of the SIGHUP sent while it was loading its configuration", waitErr)
+		case <-time.After(5 * time.Second):
+			t.Fatal(err)
+		}
+	}
+	f.Close()
 	waitLine := func(want string) {
 		t.Helper()
 		timeout := time.After(5 * time.Second)

@@ -17,7 +17,7 @@ const module = "github.com/callfix/callfix/"
 // from the product. Everything else is product code.
 func mayImport(pkg string) bool {
 	rel := strings.TrimPrefix(pkg, module)
-	for _, p := range []string{"internal/testsupport", "e2e", "tools", "cmd/callfix-demo"} {
+	for _, p := range []string{"internal/testsupport", "e2e", "tools"} {
 		if rel == p || strings.HasPrefix(rel, p+"/") {
 			return true
 		}
@@ -66,7 +66,7 @@ func TestMayImport(t *testing.T) {
 		module + "e2e":                               true,
 		module + "e2e/rig":                           true,
 		module + "tools/callfix-chaos":               true,
-		module + "cmd/callfix-demo":                  true,
+		module + "tools/callfix-demo":                true,
 		module + "internal/testsupport/upstreamtest": true,
 	} {
 		if got := mayImport(pkg); got != want {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -34,41 +32,9 @@ func (c *campaign) drain(ctx context.Context) error {
 	}
 	defer p.stop()
 
-	var stop, notReady atomic.Bool
-	var sent, after, closeAsked atomic.Int64
-	failures := &counts{}
-	var fmu sync.Mutex
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cl := newClient(p.addr, w%2 == 0)
-			defer cl.Close()
-			for i := 0; !stop.Load() && ctx.Err() == nil; i++ {
-				req := getRequest()
-				if i%2 == 1 {
-					req = callRequest()
-				}
-				late := notReady.Load()
-				rep, err := cl.do(req.marked(fmt.Sprintf("drain-%d-%d", w, i), ""))
-				sent.Add(1)
-				switch o := outcome(rep, err); {
-				case o != "200":
-					fmu.Lock()
-					failures.add(o)
-					fmu.Unlock()
-				case late:
-					after.Add(1)
-				}
-				if err == nil && rep.closeAsked && w%2 == 0 {
-					closeAsked.Add(1)
-				}
-			}
-		}()
-	}
+	l := startLoad(ctx, p.addr, "drain", 8)
 	time.Sleep(2 * time.Second) // steady load
-	before := sent.Load()
+	before := l.sent.Load()
 	term := time.Now()
 	p.signal(syscall.SIGTERM)
 	var notReadyAfter time.Duration
@@ -79,10 +45,9 @@ func (c *campaign) drain(ctx context.Context) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	notReady.Store(true)
+	l.late.Store(true)
 	time.Sleep(drainLag)
-	stop.Store(true)
-	wg.Wait()
+	failures := l.finish()
 	code := p.wait(60 * time.Second)
 	exitAfter := time.Since(term)
 	delay, grace, closedAt := p.shutdownTimes()
@@ -94,11 +59,11 @@ func (c *campaign) drain(ctx context.Context) error {
 
 	r := c.rep
 	r.info(name, "server.shutdown_delay / server.shutdown_grace (defaults)", delay+" / "+grace)
-	r.info(name, "requests before SIGTERM / after ("+strconv.Itoa(8)+" clients, half on keep-alive connections)", fmt.Sprintf("%s / %s", thousands(before), thousands(sent.Load()-before)))
+	r.info(name, "requests before SIGTERM / after ("+strconv.Itoa(8)+" clients, half on keep-alive connections)", fmt.Sprintf("%s / %s", thousands(before), thousands(l.sent.Load()-before)))
 	r.check(name, "/readyz false after SIGTERM", notReadyAfter, "≤ 1s", notReadyAfter > 0 && notReadyAfter <= time.Second)
 	r.check(name, "requests that failed (clients stop "+drainLag.String()+" after /readyz turns false)", failures.String(), "none", failures.total() == 0)
-	r.check(name, "requests served after /readyz turned false", after.Load(), "> 0 (still serving)", after.Load() > 0)
-	r.check(name, "keep-alive answers with Connection: close while draining", closeAsked.Load(), "> 0 (clients asked to reconnect)", closeAsked.Load() > 0)
+	r.check(name, "requests served after /readyz turned false", l.servedLate.Load(), "> 0 (still serving)", l.servedLate.Load() > 0)
+	r.check(name, "keep-alive answers with Connection: close while draining", l.closeAsked.Load(), "> 0 (clients asked to reconnect)", l.closeAsked.Load() > 0)
 	listener := time.Duration(0)
 	if !closedAt.IsZero() {
 		listener = closedAt.Sub(term)

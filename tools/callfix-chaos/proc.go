@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,9 +22,8 @@ import (
 // callfixProc is a running `callfix serve` on loopback ports.
 type callfixProc struct {
 	cmd         *exec.Cmd
+	srv         *testsupport.Serve
 	addr, admin string
-	exited      chan struct{}
-	code        int
 
 	mu   sync.Mutex
 	tail []string // the last log lines, for a breach's diagnosis
@@ -62,54 +60,17 @@ func startProc(ctx context.Context, bin, upstreamURL string, extra []string) (*c
 	args = append(args, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = testsupport.CleanEnv(os.Environ())
-	pipe, err := cmd.StderrPipe()
+	p := &callfixProc{cmd: cmd, reloads: map[[2]string]int{}}
+	srv, err := testsupport.StartServe(cmd, p.noteLine)
 	if err != nil {
-		return nil, err
-	}
-	p := &callfixProc{cmd: cmd, exited: make(chan struct{}), reloads: map[[2]string]int{}}
-	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("cannot start %s (run make build first): %w", bin, err)
 	}
-	serving := make(chan [2]string, 1)
-	go func() {
-		sc := bufio.NewScanner(pipe)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		sent := false
-		for sc.Scan() {
-			line := sc.Bytes()
-			p.noteLine(line)
-			if !sent && bytes.Contains(line, []byte(`"msg":"callfix serving"`)) {
-				var l struct {
-					Listen string `json:"listen"`
-					Admin  string `json:"admin_listen"`
-				}
-				json.Unmarshal(line, &l)
-				serving <- [2]string{l.Listen, l.Admin}
-				sent = true
-			}
-		}
-		io.Copy(io.Discard, pipe)
-		err := cmd.Wait()
-		var ee *exec.ExitError
-		switch {
-		case errors.As(err, &ee):
-			p.code = ee.ExitCode()
-		case err != nil:
-			p.code = -1
-		}
-		close(p.exited)
-	}()
-	select {
-	case a := <-serving:
-		p.addr, p.admin = a[0], a[1]
+	p.srv = srv
+	if p.addr, p.admin, err = srv.Serving(15*time.Second, ctx.Done()); err == nil {
 		return p, nil
-	case <-p.exited:
-		return nil, fmt.Errorf("callfix serve exited %d before serving:\n%s", p.code, p.logTail())
-	case <-time.After(15 * time.Second):
-	case <-ctx.Done():
 	}
-	p.kill()
-	return nil, fmt.Errorf("callfix serve did not start serving within 15s:\n%s", p.logTail())
+	srv.Kill()
+	return nil, fmt.Errorf("callfix serve %v:\n%s", err, p.logTail())
 }
 
 func (p *callfixProc) noteLine(line []byte) {
@@ -174,34 +135,20 @@ func (p *callfixProc) logTail() string {
 func (p *callfixProc) signal(sig os.Signal) { _ = p.cmd.Process.Signal(sig) }
 
 // wait waits up to d for the exit and returns its code, -1 if running.
-func (p *callfixProc) wait(d time.Duration) int {
-	select {
-	case <-p.exited:
-		return p.code
-	case <-time.After(d):
-		return -1
-	}
-}
+func (p *callfixProc) wait(d time.Duration) int { return p.srv.Wait(d) }
 
 // stop ends the process gracefully if it runs, by force after 40s (past
 // the default shutdown delay and grace).
 func (p *callfixProc) stop() {
-	select {
-	case <-p.exited:
+	if !p.srv.Running() {
 		return
-	default:
 	}
 	p.signal(syscall.SIGTERM)
 	time.Sleep(20 * time.Millisecond)
 	p.signal(syscall.SIGTERM) // the second ends any shutdown delay
 	if p.wait(40*time.Second) == -1 {
-		p.kill()
+		p.srv.Kill()
 	}
-}
-
-func (p *callfixProc) kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.exited
 }
 
 // ready reports whether /readyz answers 200.

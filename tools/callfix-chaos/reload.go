@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -69,33 +67,7 @@ func (c *campaign) reload(ctx context.Context) error {
 	}
 	defer p.stop()
 
-	var stop atomic.Bool
-	var sent, failed atomic.Int64
-	failures := &counts{}
-	var fmu sync.Mutex
-	var wg sync.WaitGroup
-	for w := range 6 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cl := newClient(p.addr, w%2 == 0)
-			defer cl.Close()
-			for i := 0; !stop.Load() && ctx.Err() == nil; i++ {
-				req := getRequest()
-				if i%2 == 1 {
-					req = callRequest()
-				}
-				o := outcome(cl.do(req.marked(fmt.Sprintf("reload-%d-%d", w, i), "")))
-				sent.Add(1)
-				if o != "200" {
-					failed.Add(1)
-					fmu.Lock()
-					failures.add(o)
-					fmu.Unlock()
-				}
-			}
-		}()
-	}
+	l := startLoad(ctx, p.addr, "reload", 6)
 
 	start := time.Now()
 	okSteps, badSteps, lastGood := 0, 0, "enforce"
@@ -124,8 +96,7 @@ func (c *campaign) reload(ctx context.Context) error {
 		time.Sleep(300 * time.Millisecond)
 	}
 	time.Sleep(700 * time.Millisecond) // load on the last state, and quiet for the counters
-	stop.Store(true)
-	wg.Wait()
+	failures := l.finish()
 	spent := time.Since(start)
 	if stepErr != nil {
 		return stepErr
@@ -157,9 +128,9 @@ func (c *campaign) reload(ctx context.Context) error {
 		return fmt.Errorf("reading /metrics: %v", err)
 	}
 	r := c.rep
-	r.info(name, "requests sent while "+strconv.Itoa(reloadSteps)+" files were applied (valid and invalid in turn, each with a SIGHUP)", sent.Load())
+	r.info(name, "requests sent while "+strconv.Itoa(reloadSteps)+" files were applied (valid and invalid in turn, each with a SIGHUP)", l.sent.Load())
 	r.info(name, "time", spent)
-	r.check(name, "requests that failed", failures.String(), "none", failed.Load() == 0)
+	r.check(name, "requests that failed", failures.String(), "none", failures.total() == 0)
 	gotOK, gotBad := p.reloadLines("success", "sighup"), p.reloadLines("failure", "sighup")
 	r.check(name, "SIGHUP reloads applied / refused", fmt.Sprintf("%d / %d", gotOK, gotBad), fmt.Sprintf("%d / %d", okSteps, badSteps), gotOK == okSteps && gotBad == badSteps)
 	for _, res := range []string{"success", "failure"} {

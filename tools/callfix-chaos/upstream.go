@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/callfix/callfix/internal/testsupport"
 )
 
 // The faults the upstream applies to a request, named by the campaign in
@@ -67,7 +69,7 @@ type arrival struct {
 // campaign proves that callfix sent no request twice.
 type upstream struct {
 	opts upstreamOptions
-	ln   net.Listener
+	srv  *testsupport.Conns
 	addr string
 	url  string
 	done chan struct{}
@@ -77,10 +79,6 @@ type upstream struct {
 	raced map[string]string // marker → method, of requests that crossed an idle close
 	// crossing is how long after the FIN each of those arrived.
 	crossing map[string]time.Duration
-	conns    map[net.Conn]struct{}
-	nconn    uint64
-	closed   bool
-	wg       sync.WaitGroup
 	closing  sync.Once
 
 	// Idle closes, and those that a request crossed: it arrived after the
@@ -90,30 +88,21 @@ type upstream struct {
 }
 
 func startUpstream(o upstreamOptions) (*upstream, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	u := &upstream{opts: o, done: make(chan struct{}),
+		seen: map[string]*arrival{}, raced: map[string]string{}, crossing: map[string]time.Duration{}}
+	srv, err := testsupport.ListenConns(u.serve)
 	if err != nil {
-		return nil, fmt.Errorf("cannot listen on loopback: %w", err)
+		return nil, err
 	}
-	u := &upstream{opts: o, ln: ln, addr: ln.Addr().String(), done: make(chan struct{}),
-		seen: map[string]*arrival{}, raced: map[string]string{}, crossing: map[string]time.Duration{}, conns: map[net.Conn]struct{}{}}
-	u.url = "http://" + u.addr
-	u.wg.Add(1)
-	go u.accept()
+	u.srv, u.addr, u.url = srv, srv.Addr, "http://"+srv.Addr
 	return u, nil
 }
 
 // Close stops the upstream and waits for its connections to end.
 func (u *upstream) Close() {
 	u.closing.Do(func() {
-		u.mu.Lock()
-		u.closed = true
 		close(u.done)
-		u.ln.Close()
-		for c := range u.conns {
-			c.Close()
-		}
-		u.mu.Unlock()
-		u.wg.Wait()
+		u.srv.Close()
 	})
 }
 
@@ -171,37 +160,8 @@ func (u *upstream) racedCount(method string) int {
 	return n
 }
 
-func (u *upstream) accept() {
-	defer u.wg.Done()
-	for {
-		c, err := u.ln.Accept()
-		if err != nil {
-			return
-		}
-		u.mu.Lock()
-		if u.closed {
-			u.mu.Unlock()
-			c.Close()
-			return
-		}
-		u.nconn++
-		n := u.nconn
-		u.conns[c] = struct{}{}
-		u.wg.Add(1)
-		u.mu.Unlock()
-		go u.serve(c, n)
-	}
-}
-
-func (u *upstream) serve(c net.Conn, n uint64) {
-	defer u.wg.Done()
-	defer func() {
-		u.mu.Lock()
-		delete(u.conns, c)
-		u.mu.Unlock()
-		c.Close()
-	}()
-	rng := rand.New(rand.NewPCG(u.opts.Seed, n))
+func (u *upstream) serve(c net.Conn, n int) {
+	rng := rand.New(rand.NewPCG(u.opts.Seed, uint64(n)))
 	br := bufio.NewReaderSize(c, 32<<10)
 	for first := true; ; first = false {
 		wait, idle := 30*time.Second, false

@@ -361,32 +361,28 @@ func (r *Receiver) Trace(traceID string) []Span { return ByTrace(r.Spans(), trac
 
 // ByName returns the spans in spans called name.
 func ByName(spans []Span, name string) []Span {
-	var out []Span
-	for _, s := range spans {
-		if s.Name == name {
-			out = append(out, s)
-		}
-	}
-	return out
+	return filter(spans, func(s *Span) bool { return s.Name == name })
 }
 
 // ByTrace returns the spans in spans of the trace with this ID (hex).
 func ByTrace(spans []Span, traceID string) []Span {
-	var out []Span
-	for _, s := range spans {
-		if s.TraceID == traceID {
-			out = append(out, s)
-		}
-	}
-	return out
+	return filter(spans, func(s *Span) bool { return s.TraceID == traceID })
 }
 
 // Children returns the spans in spans whose parent is parent.
 func Children(spans []Span, parent Span) []Span {
+	return filter(spans, func(s *Span) bool {
+		return s.TraceID == parent.TraceID && s.ParentSpanID == parent.SpanID && s.SpanID != parent.SpanID
+	})
+}
+
+// filter returns the spans for which keep is true, in their order (nil
+// when none is).
+func filter(spans []Span, keep func(*Span) bool) []Span {
 	var out []Span
-	for _, s := range spans {
-		if s.TraceID == parent.TraceID && s.ParentSpanID == parent.SpanID && s.SpanID != parent.SpanID {
-			out = append(out, s)
+	for i := range spans {
+		if keep(&spans[i]) {
+			out = append(out, spans[i])
 		}
 	}
 	return out

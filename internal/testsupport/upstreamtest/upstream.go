@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/callfix/callfix/internal/testsupport"
 )
 
 // Header is one header line as received: name in its original case.
@@ -88,14 +90,10 @@ type Upstream struct {
 	// DiscardBodies keeps only the length and hash of bodies.
 	DiscardBodies bool
 
-	ln      net.Listener
+	srv     *testsupport.Conns
 	handler Handler
 	mu      sync.Mutex
 	reqs    []Request
-	conns   map[net.Conn]struct{}
-	nconn   int
-	wg      sync.WaitGroup
-	closed  bool
 	arrived chan struct{}
 }
 
@@ -115,14 +113,12 @@ func Listen(h Handler) (*Upstream, error) {
 	if h == nil {
 		h = OK
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	u := &Upstream{handler: h, arrived: make(chan struct{}, 1024)}
+	srv, err := testsupport.ListenConns(u.serve)
 	if err != nil {
-		return nil, fmt.Errorf("cannot listen on loopback: %w", err)
+		return nil, err
 	}
-	u := &Upstream{ln: ln, handler: h, Addr: ln.Addr().String(), URL: "http://" + ln.Addr().String(),
-		conns: map[net.Conn]struct{}{}, arrived: make(chan struct{}, 1024)}
-	u.wg.Add(1)
-	go u.accept()
+	u.srv, u.Addr, u.URL = srv, srv.Addr, "http://"+srv.Addr
 	return u, nil
 }
 
@@ -154,51 +150,9 @@ func (u *Upstream) Wait(n int, d time.Duration) bool {
 }
 
 // Close stops the server and closes every connection.
-func (u *Upstream) Close() {
-	u.mu.Lock()
-	if u.closed {
-		u.mu.Unlock()
-		return
-	}
-	u.closed = true
-	u.ln.Close()
-	for c := range u.conns {
-		c.Close()
-	}
-	u.mu.Unlock()
-	u.wg.Wait()
-}
-
-func (u *Upstream) accept() {
-	defer u.wg.Done()
-	for {
-		c, err := u.ln.Accept()
-		if err != nil {
-			return
-		}
-		u.mu.Lock()
-		if u.closed {
-			u.mu.Unlock()
-			c.Close()
-			return
-		}
-		u.nconn++
-		n := u.nconn
-		u.conns[c] = struct{}{}
-		u.wg.Add(1)
-		u.mu.Unlock()
-		go u.serve(c, n)
-	}
-}
+func (u *Upstream) Close() { u.srv.Close() }
 
 func (u *Upstream) serve(c net.Conn, n int) {
-	defer u.wg.Done()
-	defer func() {
-		u.mu.Lock()
-		delete(u.conns, c)
-		u.mu.Unlock()
-		c.Close()
-	}()
 	br := bufio.NewReaderSize(c, 64<<10)
 	for {
 		req, err := u.read(br)

@@ -16,7 +16,7 @@ import (
 // is repaired with the right X-Callfix-Country.
 func TestDemo(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "callfix")
-	build := exec.Command("go", "build", "-o", bin, "../callfix")
+	build := exec.Command("go", "build", "-o", bin, "../../cmd/callfix")
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		t.Fatal(err)
