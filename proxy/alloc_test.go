@@ -38,7 +38,7 @@ func inmemProxy(tb testing.TB, extra map[string]string) *Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s, err := New(Options{Config: mgr, Dial: func(string) (net.Conn, error) { return ln.Dial() }})
+	s, err := newServer(Options{Config: mgr}, func(string) (net.Conn, error) { return ln.Dial() })
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func inmemRoundTrip(tb testing.TB, s *Server, raw []byte, wantStatus int) func()
 		if err := ctx.Request.Read(br); err != nil {
 			tb.Fatal(err)
 		}
-		s.ServeHTTP(&ctx)
+		s.serveHTTP(&ctx)
 		if ctx.Response.StatusCode() != wantStatus {
 			tb.Fatalf("status = %d, want %d: %s", ctx.Response.StatusCode(), wantStatus, ctx.Response.Body())
 		}

@@ -6,4 +6,11 @@
 // contacts a host it was not configured with. It sends no request twice,
 // but for a bodyless GET, HEAD or OPTIONS whose pooled connection the
 // upstream closed before answering (once, on a new connection).
+//
+// The request path, file by file: server.go (the Server, serveHTTP),
+// request.go (inspect, which computes the request-scoped head once),
+// routing.go, intercept.go (read, decode, rewrite, decide, respond),
+// outbound.go (forward) with its header policy in headers.go, response.go
+// (the upstream's answer to the client) and errors.go (every failure as a
+// typed error, statusFor, and fail, which writes callfix's answers).
 package proxy

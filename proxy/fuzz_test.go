@@ -91,7 +91,7 @@ func newFuzzRig(tb testing.TB) *fuzzRig {
 		tb.Fatal(err)
 	}
 	log := slog.New(fuzzPanicHandler{&fx.panics})
-	srv, err := New(Options{Config: mgr, Logger: log, Dial: fx.dial})
+	srv, err := newServer(Options{Config: mgr, Logger: log}, fx.dial)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func newFuzzRig(tb testing.TB) *fuzzRig {
 	srv.srv.Handler = func(ctx *fasthttp.RequestCtx) {
 		fx.handled.Add(1)
 		before := fx.sent.Load()
-		srv.ServeHTTP(ctx)
+		srv.serveHTTP(ctx)
 		// The upstream parsed this request before it answered, and callfix
 		// waits for the answer; a second one is a request too many.
 		if fx.sent.Load()-before > 1 {

@@ -58,7 +58,7 @@ type rigOptions struct {
 	discard bool
 	// observer is passed to proxy.Options.
 	observer proxy.Observer
-	// dial, when set, is proxy.Options.Dial.
+	// dial, when set, opens the upstream connections (proxy.NewWithDial).
 	dial func(addr string) (net.Conn, error)
 	// telemetry, when set, builds the proxy's telemetry from the loaded
 	// configuration; it is wired as callfix serve wires it (reload counts)
@@ -119,7 +119,7 @@ func startRig(t testing.TB, o rigOptions) *rig {
 		})
 	}
 	log := slog.New(slog.NewJSONHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := proxy.New(proxy.Options{Config: mgr, Logger: log, Observer: o.observer, Telemetry: tel, Dial: o.dial})
+	srv, err := proxy.NewWithDial(proxy.Options{Config: mgr, Logger: log, Observer: o.observer, Telemetry: tel}, o.dial)
 	if err != nil {
 		t.Fatalf("proxy.New: %v", err)
 	}

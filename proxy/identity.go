@@ -239,45 +239,21 @@ func isTokenExchange(method, path []byte) bool {
 // Content-Length, gzip, deflate or br decoded; a chunked answer is
 // forwarded without being learnt). The secret is never kept, and nothing of
 // the exchange is logged.
-func (s *Server) tokenExchange(ctx *fasthttp.RequestCtx, st *state, up *upstream, target, path []byte) {
+func (s *Server) tokenExchange(ctx *fasthttp.RequestCtx, st *state, h *head) {
 	in := &ctx.Request.Header
-	client := basicClientID(header(in, hdrAuthorization))
+	client := basicClientID(h.auth)
 	var body []byte
 	if client == "" && isForm(in.ContentType()) {
-		n := in.ContentLength()
-		switch src := ctx.RequestBodyStream(); {
-		case src == nil:
-			body = ctx.Request.Body()
-		case n > 0 && n <= st.maxBody:
-			buf := bytebufferpool.Get()
-			defer bytebufferpool.Put(buf)
-			if err := readLimited(buf, src, st.maxBody); err != nil {
-				fail := 400
-				if err == errTooLarge {
-					fail = 413
-				}
-				s.answer(ctx, fail, apierror.CodeBadRequest, "callfix could not read the whole token request body from the client", s.requestID(ctx))
-				ctx.SetConnectionClose()
-				return
-			}
-			body = buf.B
+		buf := bytebufferpool.Get()
+		defer bytebufferpool.Put(buf)
+		var err error
+		if body, err = tokenRequestBody(ctx, buf, st.maxBody); err != nil {
+			s.fail(ctx, h, err, "")
+			return
 		}
 		client = formClientID(body)
 	}
-	var status int
-	if st.snap.Config.Tracing.Passthrough && s.tel.Tracing() {
-		sctx, server := s.startServerSpan(ctx, string(ctx.Method()), "", path)
-		span, inj := s.startClientSpan(sctx, ctx, up)
-		start := time.Now()
-		status = s.forward(ctx, st, up, target, body, -1, false, inj)
-		endWithStatus(span, status)
-		s.tel.Passthrough(s.tel.Upstream(up.name), status, time.Since(start))
-		endWithStatus(server, ctx.Response.StatusCode())
-	} else {
-		start := time.Now()
-		status = s.forward(ctx, st, up, target, body, -1, false, nil)
-		s.tel.Passthrough(s.tel.Upstream(up.name), status, time.Since(start))
-	}
+	status := s.passOn(ctx, st, h, body)
 	if client == "" || status != 200 || ctx.Response.IsBodyStream() {
 		return
 	}
@@ -300,6 +276,27 @@ func (s *Server) tokenExchange(ctx *fasthttp.RequestCtx, st *state, up *upstream
 	}
 	// Bounded by a year: a longer lifetime is a wrong answer, not a token.
 	s.tokens.learn([]byte(tok.AccessToken), client, time.Duration(min(tok.ExpiresIn, 366*86400)*float64(time.Second)))
+}
+
+// tokenRequestBody returns the body of a form token request, read into
+// buf when it streams and is at most limit bytes long (nil when it is
+// longer, or chunked: it then streams through unread).
+func tokenRequestBody(ctx *fasthttp.RequestCtx, buf *bytebufferpool.ByteBuffer, limit int) ([]byte, error) {
+	src := ctx.RequestBodyStream()
+	if src == nil {
+		return ctx.Request.Body(), nil
+	}
+	if n := ctx.Request.Header.ContentLength(); n <= 0 || n > limit {
+		return nil, nil
+	}
+	if err := readLimited(buf, src, limit); err != nil {
+		r := refusal{status: 400, code: apierror.CodeBadRequest, reason: "body_incomplete", msg: "callfix could not read the whole token request body from the client"}
+		if err == errTooLarge {
+			r.status = 413
+		}
+		return nil, r
+	}
+	return buf.B, nil
 }
 
 // basicClientID returns the client ID of HTTP Basic credentials, which

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
@@ -25,8 +24,6 @@ import (
 	"github.com/callfix/callfix/rewrite"
 )
 
-var errTooLarge = errors.New("body larger than the limit")
-
 // Where the country came from, for the 400's message, when it is not the
 // snapshot's own (config.Snapshot.CountryOrigin).
 const (
@@ -35,34 +32,59 @@ const (
 	originRule   = "set by the rule's own country; send `X-Callfix-Country` to choose another"
 )
 
+// interception is what the steps of one intercepted request returned;
+// record makes the request's Record from it, in one place.
+type interception struct {
+	start time.Time
+	label telemetry.Upstream // the upstream's metric labels
+	who   who
+	// origin says where who.country came from, once the body was read.
+	origin                   string
+	rewriteStart, rewriteEnd time.Time
+	res                      rewrite.Result
+	outcome                  rewrite.Outcome
+	upstream                 int
+	upstreamDur              time.Duration
+	// failed is when callfix answered in place of the upstream (zero when
+	// the upstream answered), with the error a step returned.
+	failed time.Time
+	// rejected is that error when enforce mode rejects addresses.
+	rejected addressRejection
+}
+
+// who is who sent an intercepted request and what it asked for: its
+// identity, and so its mode and country (config.Overrides.Resolve:
+// X-Callfix-Country > client > rule > global, where country: auto learns
+// the global one).
+type who struct {
+	client  telemetry.Client
+	mode    rewrite.Mode
+	country string
+	// global says no header, client or rule chose the country.
+	global bool
+}
+
 // intercept reads a request that matches a rule, rewrites it, and forwards
 // it or answers 400 according to the mode; ref, when set, is the refusal
 // inspect decided from the headers, answered at once. It records a server
 // span, the callfix.rewrite span, a client span for the upstream call,
 // metrics, the audit record, and tells the Observer.
 func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, h *head, ref refusal) {
-	start := time.Now()
-	up, target, rt := h.up, h.target, h.rule
-	rec := Record{Route: rt.Name(), Mode: st.snap.Mode, Country: st.snap.Country, Start: start, Mask: st.masker, MaxListed: st.maxDetails, UpstreamLabel: s.tel.Upstream(up.name)}
+	x := interception{start: time.Now(), who: who{mode: st.snap.Mode, country: st.snap.Country}, label: s.tel.Upstream(h.up.name)}
 	sctx := context.Background()
 	var server trace.Span
 	if s.tel.Tracing() {
-		sctx, server = s.startServerSpan(ctx, rt.Name(), rt.Pattern(), h.path)
+		sctx, server = s.startServerSpan(ctx, h.rule.Name(), h.rule.Pattern(), h.path)
 	}
 	defer func() {
-		// A panic is answered 500 by ServeHTTP, after this runs: the
+		// A panic is answered 500 by serveHTTP, after this runs: the
 		// record and the span say so too, and the panic goes on there.
 		p := recover()
+		status := ctx.Response.StatusCode()
 		if p != nil {
-			rec.Status = 500
+			status = 500
 		}
-		rec.Duration = time.Since(start)
-		if rec.RequestID == "" {
-			rec.RequestID = s.requestID(ctx)
-		}
-		if rec.Status == 0 {
-			rec.Status = ctx.Response.StatusCode()
-		}
+		rec := x.record(st, h, h.requestID(s, ctx), status)
 		if server != nil {
 			server.SetAttributes(attribute.String(telemetry.AttrRequestID, rec.RequestID))
 			server.SetAttributes(rec.Client.SpanAttributes()...)
@@ -77,60 +99,82 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, h *head, ref ref
 			panic(p)
 		}
 	}()
-	// The request ID is taken once: requestID is stable within a request
-	// (the client's, or callfix's from fasthttp's request ID), but reads
-	// the headers for the client's each time.
-	setID := func() {
-		if rec.RequestID == "" {
-			rec.RequestID = s.requestID(ctx)
-		}
+	err := ref.orNil()
+	if err == nil {
+		err = s.interceptSteps(ctx, sctx, server, st, h, &x)
 	}
-	fail := func(r refusal) {
-		setID()
-		rec.Status = r.status
-		rec.Outcome = rewrite.OutcomeRejected
-		if rec.RewriteStart.IsZero() {
-			rec.RewriteStart = time.Now()
-		}
-		rec.RewriteEnd = time.Now()
-		s.logRefusal("refused an intercepted request", rec.RequestID, r)
-		s.answer(ctx, r.status, r.code, r.msg, rec.RequestID)
-		ctx.SetConnectionClose() // the body may be unread
+	if err != nil {
+		x.failed = time.Now()
+		s.fail(ctx, h, err, "refused an intercepted request")
 	}
-	send := func(body []byte, newLen int, dropEncoding bool) {
-		var inj *traceHeaders
-		var client trace.Span
-		if server != nil {
-			client, inj = s.startClientSpan(sctx, ctx, up)
+}
+
+// interceptSteps runs read → decode → rewrite → decide → respond, each a
+// function that returns its values, and keeps them in x for the record. It
+// returns what callfix answers in place of the upstream, if anything.
+func (s *Server) interceptSteps(ctx *fasthttp.RequestCtx, sctx context.Context, server trace.Span, st *state, h *head, x *interception) error {
+	var err error
+	origin := ""
+	if x.who, origin, err = s.identifyAndResolve(ctx, st, h); err != nil {
+		return err
+	}
+	buf := bytebufferpool.Get()
+	defer bytebufferpool.Put(buf)
+	raw, err := readBody(ctx, buf, st.maxBody)
+	if err != nil {
+		return err
+	}
+	x.who.country, x.origin = s.learnt(sctx, ctx, st, h, x.who, origin)
+
+	x.rewriteStart = time.Now()
+	body, decoded := raw, false
+	if h.codings > 0 {
+		// inspect refused codings callfix does not know, and more than
+		// limits.max_content_codings.
+		dec := bytebufferpool.Get()
+		defer bytebufferpool.Put(dec)
+		if body, err = decodeBody(dec, h.encoding, raw, st.maxBody); err != nil {
+			return err
 		}
-		t0 := time.Now()
-		rec.Upstream = s.forward(ctx, st, up, target, body, newLen, dropEncoding, inj)
-		rec.UpstreamDur = time.Since(t0)
-		if client != nil {
-			endWithStatus(client, rec.Upstream)
-		}
-		rec.Status = ctx.Response.StatusCode()
+		decoded = true
 	}
 
-	if ref.status != 0 {
-		fail(ref)
-		return
+	x.res = st.snap.Engine.Rewrite(h.rule, body, x.who.country)
+	d := rewrite.Decide(x.who.mode, body, &x.res)
+	x.rewriteEnd, x.outcome = time.Now(), d.Outcome
+	if d.Reject {
+		// Enforce mode fails closed on a body it cannot read: Genesys may
+		// read what callfix cannot.
+		if d.Unreadable != rewrite.SkipNone {
+			return badRequest("unreadable_body", "", apierror.UnreadableMessage(d.Unreadable))
+		}
+		x.rejected = addressRejection{problems: x.res.Problems, origin: x.origin, st: st}
+		return &x.rejected
 	}
-	// Who sent it, and so its mode and country (config.Overrides.Resolve:
-	// X-Callfix-Country > client > rule > global, where country: auto
-	// learns the global one).
-	rec.Client = s.identify(ctx, st, h)
+
+	o := outbound{up: h.up, target: h.target, body: raw}
+	if d.Outcome == rewrite.OutcomeRewritten {
+		o.body, o.rewritten, o.decoded = d.Body, true, decoded
+	}
+	// Otherwise (nothing changed, or audit): the bytes as the client sent
+	// them, still encoded.
+	x.upstream, x.upstreamDur, err = s.respond(ctx, sctx, server, &o)
+	return err
+}
+
+// identifyAndResolve returns who sent the request and where its country
+// came from, for the 400's message; a bad X-Callfix-Country is refused.
+func (s *Server) identifyAndResolve(ctx *fasthttp.RequestCtx, st *state, h *head) (who, string, error) {
+	w := who{client: s.identify(ctx, st, h), mode: st.snap.Mode, country: st.snap.Country}
 	hdrCC := ""
 	if v := h.country; len(v) > 0 {
 		hdrCC = strings.ToUpper(strings.TrimSpace(string(v)))
 		if !rewrite.KnownCountry(hdrCC) {
-			fail(badRequest("invalid_country", "X-Callfix-Country", "X-Callfix-Country must be an ISO 3166 alpha-2 country with a numbering plan, such as US or GB"))
-			return
+			return w, "", badRequest("invalid_country", "X-Callfix-Country", "X-Callfix-Country must be an ISO 3166 alpha-2 country with a numbering plan, such as US or GB")
 		}
 	}
-	resolved := st.snap.Overrides.Resolve(rt.Name(), rec.Client.ID, rec.Client.TokenID, hdrCC)
-	rec.Mode, rec.Country = resolved.Mode, resolved.Country
-	// origin says where rec.Country came from, for the 400's message.
+	resolved := st.snap.Overrides.Resolve(h.rule.Name(), w.client.ID, w.client.TokenID, hdrCC)
+	w.mode, w.country, w.global = resolved.Mode, resolved.Country, resolved.CountryOrigin == config.OriginGlobal
 	origin := st.snap.CountryOrigin
 	switch resolved.CountryOrigin {
 	case config.OriginHeader:
@@ -140,94 +184,92 @@ func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, h *head, ref ref
 	case config.OriginRule:
 		origin = originRule
 	}
+	return w, origin, nil
+}
 
-	limit := st.maxBody
-	tooLarge := func(what string) refusal {
-		return refusal{status: 413, code: apierror.CodeBodyTooLarge, reason: "body_too_large",
-			msg: "the " + what + " is larger than limits.max_body_bytes (" + strconv.Itoa(limit) + " bytes), the most callfix reads to repair addresses"}
-	}
-	buf := bytebufferpool.Get()
-	defer bytebufferpool.Put(buf)
+// readBody reads the client's body into buf: a *tooLargeError past limit
+// bytes, a *clientBodyError when the client fails to send it.
+func readBody(ctx *fasthttp.RequestCtx, buf *bytebufferpool.ByteBuffer, limit int) ([]byte, error) {
 	var err error
 	if src := ctx.RequestBodyStream(); src != nil {
 		err = readLimited(buf, src, limit)
-	} else {
+	} else if b := ctx.Request.Body(); len(b) > limit {
 		// fasthttp read the body whole (a server without StreamRequestBody,
 		// or a request built in memory).
-		if b := ctx.Request.Body(); len(b) > limit {
-			err = errTooLarge
-		} else {
-			buf.B = append(buf.B[:0], b...)
-		}
+		err = errTooLarge
+	} else {
+		buf.B = append(buf.B[:0], b...)
 	}
-	if err != nil {
-		if errors.Is(err, errTooLarge) {
-			fail(tooLarge("request body"))
-		} else {
-			fail(clientBodyRefusal(err))
-		}
-		return
+	switch {
+	case err == nil:
+		return buf.B, nil
+	case errors.Is(err, errTooLarge):
+		return nil, &tooLargeError{what: "request body", limit: limit}
 	}
-	raw := buf.B
+	return nil, &clientBodyError{err: err}
+}
 
-	// country: auto, and the client did not choose: the organisation's.
-	if resolved.CountryOrigin == config.OriginGlobal && st.snap.CountryAuto {
+// learnt returns the country national numbers are read in and where it
+// came from: with country: auto and no choice by the client, the
+// organisation's, learnt from its bearer token.
+func (s *Server) learnt(sctx context.Context, ctx *fasthttp.RequestCtx, st *state, h *head, w who, origin string) (string, string) {
+	if w.global && st.snap.CountryAuto {
 		if tok := bearerHeader(h.auth); tok != nil {
-			setID()
-			if cc, ok := s.learnCountry(sctx, st, tok, rec.RequestID); ok {
-				rec.Country, origin = cc, originLearnt
+			if cc, ok := s.learnCountry(sctx, st, tok, h.requestID(s, ctx)); ok {
+				return cc, originLearnt
 			}
 		}
 	}
+	return w.country, origin
+}
 
-	rec.CountryOrigin = origin
+// decodeBody undoes the content codings enc lists into dec: a
+// *tooLargeError when the decoded body is past limit, a 400 when raw is
+// not encoded as enc says.
+func decodeBody(dec *bytebufferpool.ByteBuffer, enc, raw []byte, limit int) ([]byte, error) {
+	switch err := decode(dec, enc, raw, limit); {
+	case err == nil:
+		return dec.B, nil
+	case errors.Is(err, errTooLarge):
+		return nil, &tooLargeError{what: "decoded request body", limit: limit}
+	}
+	return nil, badRequest("bad_content_encoding", "Content-Encoding", "the request body is not encoded as its Content-Encoding says")
+}
 
-	body := raw
-	encoded := false
-	rec.RewriteStart = time.Now()
-	if codings, _ := countCodings(h.encoding); codings > 0 {
-		// inspect refused codings callfix does not know, and more than
-		// limits.max_content_codings.
-		dec := bytebufferpool.Get()
-		defer bytebufferpool.Put(dec)
-		switch err := decode(dec, h.encoding, raw, limit); {
-		case err == nil:
-			body, encoded = dec.B, true
-		case errors.Is(err, errTooLarge):
-			fail(tooLarge("decoded request body"))
-			return
-		default:
-			fail(badRequest("bad_content_encoding", "Content-Encoding", "the request body is not encoded as its Content-Encoding says"))
-			return
+// respond forwards o, with a client span when the request is traced. It
+// returns the upstream's status and how long the exchange took, or the
+// error that kept it from an answer.
+func (s *Server) respond(ctx *fasthttp.RequestCtx, sctx context.Context, server trace.Span, o *outbound) (int, time.Duration, error) {
+	var client trace.Span
+	if server != nil {
+		client, o.trace = s.startClientSpan(sctx, ctx, o.up)
+	}
+	t0 := time.Now()
+	status, err := s.forward(ctx, o)
+	dur := time.Since(t0)
+	if client != nil {
+		endWithStatus(client, status)
+	}
+	return status, dur, err
+}
+
+// record is the Record of the request x describes, which got status.
+func (x *interception) record(st *state, h *head, id string, status int) Record {
+	rec := Record{RequestID: id, Route: h.rule.Name(), Mode: x.who.mode, Country: x.who.country, CountryOrigin: x.origin,
+		Client: x.who.client, Outcome: x.outcome, Status: status, Upstream: x.upstream,
+		Changes: x.res.Changes, Problems: x.res.Problems, Kept: x.res.Kept, Skipped: x.res.Skipped,
+		Start: x.start, RewriteStart: x.rewriteStart, RewriteEnd: x.rewriteEnd, UpstreamDur: x.upstreamDur,
+		Mask: st.masker, MaxListed: st.maxDetails, UpstreamLabel: x.label}
+	if !x.failed.IsZero() && x.rewriteEnd.IsZero() {
+		// Refused before the engine ran: the rewrite spans the refusal.
+		rec.Outcome = rewrite.OutcomeRejected
+		if rec.RewriteStart.IsZero() {
+			rec.RewriteStart = x.failed
 		}
+		rec.RewriteEnd = x.failed
 	}
-
-	res := st.snap.Engine.Rewrite(rt, body, rec.Country)
-	d := rewrite.Decide(rec.Mode, body, &res)
-	rec.RewriteEnd = time.Now()
-	setID()
-	rec.Outcome, rec.Changes, rec.Problems, rec.Kept, rec.Skipped = d.Outcome, res.Changes, res.Problems, res.Kept, res.Skipped
-	if d.Reject && d.Unreadable != rewrite.SkipNone {
-		// Enforce mode fails closed: Genesys may read what callfix cannot.
-		rec.Status = 400
-		r := badRequest("unreadable_body", "", apierror.UnreadableMessage(d.Unreadable))
-		s.logRefusal("refused an intercepted request", rec.RequestID, r)
-		s.answer(ctx, r.status, r.code, r.msg, rec.RequestID)
-		ctx.SetConnectionClose()
-		return
-	}
-	if d.Reject {
-		rec.Status = 400
-		writeError(ctx, 400, rec.RequestID, apierror.InvalidAddressFrom(res.Problems, origin, st.maxDetails, st.masker.Mask, rec.RequestID).JSON())
-		return
-	}
-	if d.Outcome == rewrite.OutcomeRewritten {
-		send(d.Body, len(d.Body), encoded)
-	} else {
-		// Nothing changed (or audit): the bytes as the client sent them,
-		// still encoded.
-		send(raw, -1, false)
-	}
+	rec.Duration = time.Since(x.start)
+	return rec
 }
 
 // notify tells the Observer, shielding the client's answer from a panic in

@@ -172,6 +172,47 @@ func TestIntercept_CorruptEncodedBody_400AndNotForwarded(t *testing.T) {
 	f("br", []byte("\xff\xff\xff\xff definitely not brotli"))
 }
 
+// A body callfix cannot decode is recorded as an encoding it refused, in
+// every mode: outcome rejected with the status the client got (415 for a
+// coding callfix does not know or too many, 400 for a body not encoded as
+// its Content-Encoding says), never as a body that is not JSON (no
+// skipped), and the log line names the encoding reason.
+func TestIntercept_EncodingRefusal_RecordedAsSuch_NotAsNotJSON(t *testing.T) {
+	body := []byte(`{"phoneNumber":"5551234567"}`)
+	cases := []struct {
+		enc    string
+		body   []byte
+		status int
+		reason string
+	}{
+		{"compress", body, 415, "unsupported_content_encoding"},
+		{"gzip, gzip, gzip, gzip, gzip, gzip", body, 415, "too_many_content_codings"},
+		{"gzip", body, 400, "bad_content_encoding"},
+		{"br", []byte("\xff\xff\xff\xff definitely not brotli"), 400, "bad_content_encoding"},
+	}
+	for _, mode := range []string{"enforce", "rewrite", "audit"} {
+		for _, tc := range cases {
+			obs := &recorder{}
+			r := startRig(t, rigOptions{observer: obs, flags: map[string]string{"mode": mode}})
+			resp := r.do(request("POST", callsPath, tc.body, jsonCT, "Content-Encoding: "+tc.enc))
+			wantAPIError(t, mode+" "+tc.enc, resp, tc.status, "callfix.bad.request")
+			none(t, "api", r.api)
+			if !waitFor(func() bool { return len(obs.records()) > 0 }) {
+				t.Fatalf("%s %s: no record", mode, tc.enc)
+			}
+			g := obs.records()[0]
+			if g.Outcome != rewrite.OutcomeRejected || g.Status != tc.status || g.Upstream != 0 || g.Skipped != rewrite.SkipNone ||
+				len(g.Changes)+len(g.Problems)+len(g.Kept) != 0 {
+				t.Errorf("%s %s: record = outcome %q status %d upstream %d skipped %q, %d changes %d problems; want rejected, %d, 0, not skipped, none",
+					mode, tc.enc, g.Outcome, g.Status, g.Upstream, g.Skipped, len(g.Changes), len(g.Problems), tc.status)
+			}
+			if logs := r.logs.String(); !strings.Contains(logs, `"reason":"`+tc.reason+`"`) || strings.Contains(logs, "not JSON") {
+				t.Errorf("%s %s: logs = %s, want reason %s and no \"not JSON\"", mode, tc.enc, logs, tc.reason)
+			}
+		}
+	}
+}
+
 // padded returns a JSON call body with a fixable number, exactly n bytes
 // long.
 func padded(t testing.TB, n int) []byte {

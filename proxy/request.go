@@ -10,43 +10,40 @@ import (
 	"github.com/callfix/callfix/rewrite"
 )
 
-// head is what callfix reads from a request line and header block before
-// it decides anything. inspect computes it once; routing, interception and
-// the refusals all use it.
+// head is the request-scoped value: what callfix reads from a request line
+// and header block before it decides anything, and what it derives from
+// that once (as net/http/httputil's ProxyRequest holds In and Out). inspect
+// fills it; routing, interception, the answers, the logs, the spans and the
+// audit record all read it, and none computes these again.
 type head struct {
 	up     *upstream
 	target []byte // origin-form, gateway prefix stripped, in normal form
 	path   []byte // target without its query
+	// login says the request is routed to the login host: its errors are
+	// in the OAuth format. It is set even when inspect refuses the request,
+	// unless its target cannot be routed.
+	login bool
 	// rule is the rewrite rule the method and path match (nil when none);
 	// the request is intercepted when the body is also JSON.
 	rule *rewrite.Route
 	json bool
 	// country is X-Callfix-Country, encoding Content-Encoding, auth
 	// Authorization (for country: auto and identity; never logged), ua
-	// User-Agent and xff the first X-Forwarded-For line (for identity), as
-	// sent.
-	country, encoding, auth, ua, xff []byte
+	// User-Agent, xff the first X-Forwarded-For line (for identity) and
+	// clientID the first X-Request-Id, as sent.
+	country, encoding, auth, ua, xff, clientID []byte
+	// codings is how many content codings encoding lists that callfix
+	// undoes, on a rule's route with a JSON body.
+	codings int
+	// headersRead says inspect read the whole header block (clientID is
+	// then the first X-Request-Id, or nil when there is none).
+	headersRead bool
+	// id is the request ID, once requestID made it.
+	id string
 }
 
 // intercepted reports whether callfix reads and rewrites the body.
 func (h *head) intercepted() bool { return h.rule != nil && h.json }
-
-// refusal is an answer callfix gives instead of forwarding a request. The
-// zero value (status 0) means none.
-type refusal struct {
-	status int
-	code   string
-	msg    string
-	// reason is a stable code for logs, such as obs_fold. Logs carry it and
-	// header, never a header value.
-	reason string
-	// header names the header at fault, when one is.
-	header string
-}
-
-func badRequest(reason, header, msg string) refusal {
-	return refusal{status: 400, code: apierror.CodeBadRequest, msg: msg, reason: reason, header: header}
-}
 
 var (
 	http11 = []byte("HTTP/1.1")
@@ -64,6 +61,9 @@ var (
 // headers-only check already changed it). It does not allocate unless it
 // refuses.
 func (s *Server) inspect(in *fasthttp.RequestHeader, st *state, contentLength int, h *head) refusal {
+	// Routed first, so that every refusal knows the format of its answer;
+	// a target callfix does not route is refused after the header block.
+	ref := h.routeTarget(st, in.RequestURI())
 	if p := in.Protocol(); !bytes.Equal(p, http11) && !bytes.Equal(p, http10) && (len(p) != 8 || p[5] != '1') {
 		// fasthttp takes any HTTP/x.y; this listener speaks HTTP/1.x only
 		// (RFC 9110 section 2.5: minor versions are compatible).
@@ -73,10 +73,39 @@ func (s *Server) inspect(in *fasthttp.RequestHeader, st *state, contentLength in
 		return badRequest("method_too_long", "", "the request method is longer than server.max_method_bytes ("+strconv.Itoa(st.maxMethod)+" bytes)")
 	}
 
-	var host, contentType, te []byte
-	var nCT, nCE, nCL, nTE int
+	blk, r := readHeaderBlock(in.RawHeaders(), h)
+	if r.status != 0 {
+		return r
+	}
+	if r := blk.framing(); r.status != 0 {
+		return r
+	}
+	if ref.status != 0 {
+		return ref
+	}
+	if h.up != st.api {
+		return refusal{}
+	}
+	h.rule = st.snap.Engine.Match(b2s(in.Method()), b2s(h.path))
+	if h.rule == nil {
+		return refusal{}
+	}
+	return blk.interceptable(st, h, contentLength)
+}
+
+// headerBlock is what inspect counts and keeps of a header block besides
+// what head holds.
+type headerBlock struct {
+	host, contentType, te []byte
+	nCT, nCE, nCL, nTE    int
+}
+
+// readHeaderBlock reads a raw header block line by line, refusing lines
+// that some parsers read differently from others, and fills h with the
+// headers callfix reads (each the first of its name).
+func readHeaderBlock(raw []byte, h *head) (headerBlock, refusal) {
+	var b headerBlock
 	var prev []byte // the name of the previous header line
-	raw := in.RawHeaders()
 	for len(raw) > 0 {
 		var line []byte
 		i := bytes.IndexByte(raw, '\n')
@@ -91,7 +120,7 @@ func (s *Server) inspect(in *fasthttp.RequestHeader, st *state, contentLength in
 			// RFC 9112 section 2.2: a bare LF is a line ending some parsers
 			// take and others do not; between two of them a request splits
 			// differently. fasthttp takes it inside the block.
-			return badRequest("bare_lf", "", "a header line ends in LF without CR: end every line with CRLF")
+			return b, badRequest("bare_lf", "", "a header line ends in LF without CR: end every line with CRLF")
 		}
 		if len(line) == 0 {
 			break // the blank line ending the block
@@ -100,114 +129,107 @@ func (s *Server) inspect(in *fasthttp.RequestHeader, st *state, contentLength in
 			// RFC 9112 section 5.2: obs-fold. fasthttp joins it into the
 			// previous value, but forwarded raw, " Transfer-Encoding:
 			// chunked" is a header of its own to an upstream that trims.
-			return badRequest("obs_fold", tokenOrEmpty(prev), "a header line starts with whitespace (obs-fold, RFC 9112 section 5.2): send each header on one line")
+			return b, badRequest("obs_fold", tokenOrEmpty(prev), "a header line starts with whitespace (obs-fold, RFC 9112 section 5.2): send each header on one line")
 		}
 		colon := bytes.IndexByte(line, ':')
 		if colon <= 0 {
-			return badRequest("malformed_header_line", "", "a header line has no name and colon")
+			return b, badRequest("malformed_header_line", "", "a header line has no name and colon")
 		}
 		name := line[:colon]
 		if !isTokenName(name) {
 			// RFC 9112 section 5.1: no whitespace in or before a name
 			// ("Transfer-Encoding : chunked").
-			return badRequest("invalid_header_name", tokenOrEmpty(bytes.TrimSpace(name)), "a header name holds whitespace or a character a name cannot have (RFC 9112 section 5.1)")
+			return b, badRequest("invalid_header_name", tokenOrEmpty(bytes.TrimSpace(name)), "a header name holds whitespace or a character a name cannot have (RFC 9112 section 5.1)")
 		}
 		prev = name
-		value := bytes.Trim(line[colon+1:], " \t")
-		switch name[0] | 0x20 {
-		case 'h':
-			if bytes.EqualFold(name, hdrHost) {
-				host = value
+		b.take(h, name, bytes.Trim(line[colon+1:], " \t"))
+	}
+	h.headersRead = true
+	return b, refusal{}
+}
+
+// take keeps a header line's value when callfix reads the header.
+func (b *headerBlock) take(h *head, name, value []byte) {
+	switch name[0] | 0x20 {
+	case 'h':
+		if bytes.EqualFold(name, hdrHost) {
+			b.host = value
+		}
+	case 'c':
+		switch {
+		case bytes.EqualFold(name, hdrContentType):
+			if b.nCT++; b.nCT == 1 {
+				b.contentType = value
 			}
-		case 'c':
-			switch {
-			case bytes.EqualFold(name, hdrContentType):
-				if nCT++; nCT == 1 {
-					contentType = value
-				}
-			case bytes.EqualFold(name, hdrContentEncode):
-				if nCE++; nCE == 1 {
-					h.encoding = value
-				}
-			case bytes.EqualFold(name, hdrContentLength):
-				nCL++
+		case bytes.EqualFold(name, hdrContentEncode):
+			if b.nCE++; b.nCE == 1 {
+				h.encoding = value
 			}
-		case 't':
-			if bytes.EqualFold(name, hdrTE) {
-				nTE++
-				te = value
-			}
-		case 'x':
-			switch {
-			case h.country == nil && bytes.EqualFold(name, hdrCountry):
-				h.country = value
-			case h.xff == nil && bytes.EqualFold(name, hdrXForwardedFor):
-				h.xff = value
-			}
-		case 'u':
-			if h.ua == nil && bytes.EqualFold(name, hdrUserAgent) {
-				h.ua = value
-			}
-		case 'a':
-			if h.auth == nil && bytes.EqualFold(name, hdrAuthorization) {
-				h.auth = value
-			}
+		case bytes.EqualFold(name, hdrContentLength):
+			b.nCL++
+		}
+	case 't':
+		if bytes.EqualFold(name, hdrTE) {
+			b.nTE++
+			b.te = value
+		}
+	case 'x':
+		switch {
+		case h.country == nil && bytes.EqualFold(name, hdrCountry):
+			h.country = value
+		case h.xff == nil && bytes.EqualFold(name, hdrXForwardedFor):
+			h.xff = value
+		case h.clientID == nil && bytes.EqualFold(name, hdrRequestID):
+			h.clientID = value
+		}
+	case 'u':
+		if h.ua == nil && bytes.EqualFold(name, hdrUserAgent) {
+			h.ua = value
+		}
+	case 'a':
+		if h.auth == nil && bytes.EqualFold(name, hdrAuthorization) {
+			h.auth = value
 		}
 	}
+}
+
+// framing refuses a request whose length or Host is ambiguous.
+func (b *headerBlock) framing() refusal {
 	// RFC 9112 section 6.3: a length both ways, or a Transfer-Encoding other
 	// than chunked, is ambiguous. fasthttp refuses several of either, and
 	// takes chunked with a Content-Length, or identity, as it likes.
-	if nTE > 0 && nCL > 0 {
+	if b.nTE > 0 && b.nCL > 0 {
 		return badRequest("ambiguous_length", "", "the request has both Content-Length and Transfer-Encoding: send one")
 	}
-	if nTE > 0 && !bytes.EqualFold(te, []byte("chunked")) {
+	if b.nTE > 0 && !bytes.EqualFold(b.te, []byte("chunked")) {
 		return badRequest("ambiguous_length", "Transfer-Encoding", "the request's Transfer-Encoding is not chunked: send chunked or a Content-Length")
 	}
-	if msg := hostProblem(host); msg != "" {
+	if msg := hostProblem(b.host); msg != "" {
 		return badRequest("invalid_host", "Host", msg)
 	}
+	return refusal{}
+}
 
-	uri := in.RequestURI()
-	target, ok := originForm(uri)
-	if !ok {
-		return badRequest("invalid_target", "", "the request target is not a path: send origin-form (/api/v2/...) or an absolute URI")
-	}
-	path := target
-	if i := bytes.IndexAny(path, "?#"); i >= 0 {
-		if path[i] == '#' {
-			return badRequest("invalid_target", "", "the request target holds a fragment (#): a request target has none (RFC 9112 section 3.2)")
-		}
-		path = path[:i]
-	}
-	if reason := pathProblem(path); reason != "" {
-		return badRequest("path_not_normal", "", pathMessage(reason))
-	}
-	h.up, h.target = st.route(target)
-	h.path = h.target
-	if i := bytes.IndexByte(h.path, '?'); i >= 0 {
-		h.path = h.path[:i]
-	}
-	if h.up != st.api {
-		return refusal{}
-	}
-	h.rule = st.snap.Engine.Match(b2s(in.Method()), b2s(h.path))
-	if h.rule == nil {
-		return refusal{}
-	}
+// interceptable decides, for a request on a rule's route, whether its body
+// is JSON callfix reads (h.json), and refuses one callfix cannot read:
+// duplicate Content-Type or Content-Encoding headers, codings callfix
+// cannot undo, a declared length above limits.max_body_bytes.
+func (b *headerBlock) interceptable(st *state, h *head, contentLength int) refusal {
 	// RFC 9110 sections 8.3 and 8.4: one of each. With two Content-Types,
 	// callfix and Genesys may each read a different one; two
 	// Content-Encodings stack codings.
-	if nCT > 1 {
+	if b.nCT > 1 {
 		return badRequest("duplicate_content_type", "Content-Type", "the request has more than one Content-Type header: send one")
 	}
-	if nCE > 1 {
+	if b.nCE > 1 {
 		return badRequest("duplicate_content_encoding", "Content-Encoding", "the request has more than one Content-Encoding header: list the codings in one, in the order applied")
 	}
-	h.json = isJSON(contentType)
+	h.json = isJSON(b.contentType)
 	if !h.json {
 		return refusal{}
 	}
 	n, known := countCodings(h.encoding)
+	h.codings = n
 	if !known {
 		return refusal{status: 415, code: apierror.CodeBadRequest, reason: "unsupported_content_encoding", header: "Content-Encoding",
 			msg: "the request's Content-Encoding names a coding callfix cannot undo to inspect the body: send gzip, deflate, br or identity"}
@@ -217,8 +239,39 @@ func (s *Server) inspect(in *fasthttp.RequestHeader, st *state, contentLength in
 			msg: "the request's Content-Encoding lists more codings than limits.max_content_codings (" + strconv.Itoa(st.maxCodings) + ")"}
 	}
 	if contentLength > st.maxBody {
-		return refusal{status: 413, code: apierror.CodeBodyTooLarge, reason: "body_too_large",
-			msg: "the request body is larger than limits.max_body_bytes (" + strconv.Itoa(st.maxBody) + " bytes), the most callfix reads to repair addresses"}
+		return tooLarge("request body", st.maxBody)
+	}
+	return refusal{}
+}
+
+// routeTarget reads a request target into h: its upstream, the target
+// less any gateway prefix, its path, and login. It returns the refusal of
+// a target callfix does not route: not a path, a fragment, a path not in
+// normal form (login is then false, unless only the fragment is wrong).
+func (h *head) routeTarget(st *state, uri []byte) refusal {
+	target, ok := originForm(uri)
+	if !ok {
+		return badRequest("invalid_target", "", "the request target is not a path: send origin-form (/api/v2/...) or an absolute URI")
+	}
+	path, fragment := target, false
+	if i := bytes.IndexAny(path, "?#"); i >= 0 {
+		fragment = path[i] == '#'
+		path = path[:i]
+	}
+	reason := pathProblem(path)
+	if reason == "" {
+		h.up, h.target = st.route(target)
+		h.login = h.up == st.login
+	}
+	switch {
+	case fragment:
+		return badRequest("invalid_target", "", "the request target holds a fragment (#): a request target has none (RFC 9112 section 3.2)")
+	case reason != "":
+		return badRequest("path_not_normal", "", pathMessage(reason))
+	}
+	h.path = h.target
+	if i := bytes.IndexByte(h.path, '?'); i >= 0 {
+		h.path = h.path[:i]
 	}
 	return refusal{}
 }

@@ -99,14 +99,16 @@ func endWithStatus(span trace.Span, status int) {
 
 // tracedPassthrough is the pass-through path with spans
 // (tracing.passthrough).
-func (s *Server) tracedPassthrough(ctx *fasthttp.RequestCtx, st *state, up *upstream, target, path []byte) {
-	sctx, server := s.startServerSpan(ctx, string(ctx.Method()), "", path)
-	client, inj := s.startClientSpan(sctx, ctx, up)
+func (s *Server) tracedPassthrough(ctx *fasthttp.RequestCtx, h *head, o *outbound) int {
+	sctx, server := s.startServerSpan(ctx, string(ctx.Method()), "", h.path)
+	client, inj := s.startClientSpan(sctx, ctx, h.up)
+	o.trace = inj
 	start := time.Now()
-	status := s.forward(ctx, st, up, target, nil, -1, false, inj)
+	status := s.send(ctx, h, o)
 	endWithStatus(client, status)
-	s.tel.Passthrough(s.tel.Upstream(up.name), status, time.Since(start))
+	s.tel.Passthrough(s.tel.Upstream(h.up.name), status, time.Since(start))
 	endWithStatus(server, ctx.Response.StatusCode())
+	return status
 }
 
 func ipString(ip net.IP) string {
