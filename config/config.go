@@ -230,7 +230,7 @@ type LimitsConfig struct {
 	// Content-Encoding) callfix reads to rewrite; above it the client gets
 	// 413. Pass-through bodies stream and have no limit. Default 1MiB.
 	MaxBodyBytes ByteSize `koanf:"max_body_bytes"`
-	// MaxContentCodings is the most content codings (gzip, deflate, br;
+	// MaxContentCodings is the most content codings (gzip, deflate, br, zstd;
 	// identity does not count) callfix undoes on an intercepted body, as in
 	// Content-Encoding: gzip, gzip; more is answered 415. Each coding is
 	// bounded by max_body_bytes, but a chain of them multiplies the work.

@@ -12,3 +12,12 @@ func PathNotNormal(path string) bool { return pathProblem([]byte(path)) != "" }
 func NewWithDial(opts Options, dial func(addr string) (net.Conn, error)) (*Server, error) {
 	return newServer(opts, dial)
 }
+
+// Bodies in each content coding (codings_test.go).
+var (
+	Gzipped  = gzipped
+	Zlibbed  = zlibbed
+	Deflated = deflated
+	Brotlied = brotlied
+	Zstded   = zstded
+)

@@ -20,5 +20,8 @@ func TestMain(m *testing.M) {
 		// A stopped fasthttp.Server's worker cleaner notices the stop after
 		// its current sleep (fasthttp's MaxIdleWorkerDuration, 10s).
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
+		// fasthttp's compressors (the tests' encoded bodies) run on a
+		// process-wide pool of stackless workers.
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp/stackless.funcWorker"),
 	)
 }

@@ -2,16 +2,12 @@ package proxy_test
 
 import (
 	"bytes"
-	"compress/flate"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zlib"
-	brotli "github.com/molecule-man/go-brrr"
-
+	"github.com/callfix/callfix/proxy"
 	"github.com/callfix/callfix/rewrite"
 )
 
@@ -53,44 +49,6 @@ func TestIntercept_RewritesAddresses_HeaderBlockOtherwiseKept(t *testing.T) {
 
 var okBody = []byte(`{"id":"3f1a9c2e-0000-4000-8000-000000000009","selfUri":"/api/v2/conversations/calls/3f1a9c2e"}`)
 
-func gzipped(b []byte) []byte {
-	var buf bytes.Buffer
-	w := gzip.NewWriter(&buf)
-	w.Write(b)
-	w.Close()
-	return buf.Bytes()
-}
-
-func zlibbed(b []byte) []byte {
-	var buf bytes.Buffer
-	w := zlib.NewWriter(&buf)
-	w.Write(b)
-	w.Close()
-	return buf.Bytes()
-}
-
-func deflated(b []byte) []byte {
-	var buf bytes.Buffer
-	w, _ := flate.NewWriter(&buf, flate.DefaultCompression)
-	w.Write(b)
-	w.Close()
-	return buf.Bytes()
-}
-
-func brotlied(t testing.TB, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	w, err := brotli.NewWriter(&buf, 5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Write(b)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // A compressed body is decoded, rewritten, and forwarded as identity: no
 // Content-Encoding, and a Content-Length that fits the new body. Header
 // names are case-insensitive (RFC 9110, section 5.1).
@@ -118,14 +76,16 @@ func TestIntercept_EncodedBody_RewrittenAndForwardedDecoded(t *testing.T) {
 			t.Errorf("%q: upstream Content-Encoding = %q, want none", header, ce)
 		}
 	}
-	f("Content-Encoding: gzip", gzipped(in))
-	f("Content-Encoding: x-gzip", gzipped(in))
-	f("Content-Encoding: GZIP", gzipped(in))
-	f("Content-Encoding: deflate", zlibbed(in))
-	f("Content-Encoding: deflate", deflated(in)) // raw DEFLATE, as some clients send
-	f("Content-Encoding: br", brotlied(t, in))
-	f("content-encoding: gzip", gzipped(in))
-	f("CONTENT-ENCODING: br", brotlied(t, in))
+	f("Content-Encoding: gzip", proxy.Gzipped(in))
+	f("Content-Encoding: x-gzip", proxy.Gzipped(in))
+	f("Content-Encoding: GZIP", proxy.Gzipped(in))
+	f("Content-Encoding: deflate", proxy.Zlibbed(in))
+	f("Content-Encoding: deflate", proxy.Deflated(in)) // raw DEFLATE, as some clients send
+	f("Content-Encoding: br", proxy.Brotlied(in))
+	f("content-encoding: gzip", proxy.Gzipped(in))
+	f("CONTENT-ENCODING: br", proxy.Brotlied(in))
+	f("Content-Encoding: zstd", proxy.Zstded(in))
+	f("Content-Encoding: gzip, zstd", proxy.Zstded(proxy.Gzipped(in)))
 }
 
 // A compressed body with nothing to change is forwarded as the client sent
@@ -150,9 +110,10 @@ func TestIntercept_EncodedBody_Unchanged_ForwardedStillEncoded(t *testing.T) {
 			t.Errorf("%s: upstream Content-Length = %q, want [%d]", enc, cl, len(body))
 		}
 	}
-	f("gzip", gzipped(in))
-	f("deflate", zlibbed(in))
-	f("br", brotlied(t, in))
+	f("gzip", proxy.Gzipped(in))
+	f("deflate", proxy.Zlibbed(in))
+	f("br", proxy.Brotlied(in))
+	f("zstd", proxy.Zstded(in))
 	// An encoding callfix cannot read is answered 415
 	// (TestIntercept_UnknownCoding_415AndNothingForwarded).
 }
@@ -168,7 +129,7 @@ func TestIntercept_CorruptEncodedBody_400AndNotForwarded(t *testing.T) {
 		none(t, "api", r.api)
 	}
 	f("gzip", []byte(`{"phoneNumber":"5551234567"}`))
-	f("gzip", gzipped([]byte(`{"phoneNumber":"5551234567"}`))[:20]) // truncated
+	f("gzip", proxy.Gzipped([]byte(`{"phoneNumber":"5551234567"}`))[:20]) // truncated
 	f("br", []byte("\xff\xff\xff\xff definitely not brotli"))
 }
 
@@ -287,12 +248,12 @@ func TestIntercept_BodyLimit_AppliesToDecodedBody(t *testing.T) {
 	flags := map[string]string{"limits.max_body_bytes": strconv.Itoa(limit)}
 
 	r := startRig(t, rigOptions{flags: flags})
-	resp := r.do(request("POST", callsPath, gzipped(padded(t, limit+1)), jsonCT, "Content-Encoding: gzip"))
+	resp := r.do(request("POST", callsPath, proxy.Gzipped(padded(t, limit+1)), jsonCT, "Content-Encoding: gzip"))
 	wantAPIError(t, "decoded one over", resp, 413, "callfix.body.too.large")
 	none(t, "api", r.api)
 
 	r = startRig(t, rigOptions{flags: flags})
-	resp = r.do(request("POST", callsPath, gzipped(padded(t, limit)), jsonCT, "Content-Encoding: gzip"))
+	resp = r.do(request("POST", callsPath, proxy.Gzipped(padded(t, limit)), jsonCT, "Content-Encoding: gzip"))
 	if resp.Status != 200 {
 		t.Errorf("decoded exactly at the limit: status = %d, want 200: %s", resp.Status, resp.Body)
 	}

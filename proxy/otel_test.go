@@ -556,7 +556,7 @@ func TestOTel_EdgeOutcomes(t *testing.T) {
 	t.Run("unsupported Content-Encoding", func(t *testing.T) {
 		r := startOtelRig(t, nil, "")
 		tc := newOtelTrace()
-		if resp := r.do(otelPost(otelCallsPath, `{"phoneNumber":"(555) 010-0042"}`, tc, "Content-Encoding: zstd")); resp.Status != 415 {
+		if resp := r.do(otelPost(otelCallsPath, `{"phoneNumber":"(555) 010-0042"}`, tc, "Content-Encoding: compress")); resp.Status != 415 {
 			t.Fatalf("status = %d, want 415 (a body callfix cannot inspect)", resp.Status)
 		}
 		none(t, "api", r.api)

@@ -232,7 +232,7 @@ func (b *headerBlock) interceptable(st *state, h *head, contentLength int) refus
 	h.codings = n
 	if !known {
 		return refusal{status: 415, code: apierror.CodeBadRequest, reason: "unsupported_content_encoding", header: "Content-Encoding",
-			msg: "the request's Content-Encoding names a coding callfix cannot undo to inspect the body: send gzip, deflate, br or identity"}
+			msg: "the request's Content-Encoding names a coding callfix cannot undo to inspect the body: send gzip, deflate, br, zstd or identity"}
 	}
 	if n > st.maxCodings {
 		return refusal{status: 415, code: apierror.CodeBadRequest, reason: "too_many_content_codings", header: "Content-Encoding",
@@ -494,6 +494,7 @@ const (
 	codingGzip
 	codingDeflate
 	codingBrotli
+	codingZstd
 	codingUnknown
 )
 
@@ -507,6 +508,8 @@ func coding(c []byte) codingKind {
 		return codingDeflate
 	case bytes.EqualFold(c, []byte("br")):
 		return codingBrotli
+	case bytes.EqualFold(c, []byte("zstd")):
+		return codingZstd
 	}
 	return codingUnknown
 }

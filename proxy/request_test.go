@@ -95,6 +95,8 @@ func TestCountCodings(t *testing.T) {
 	f("identity, gzip", 1, true)
 	f("gzip,gzip", 2, true)
 	f(" GZIP , x-gzip ,, deflate , br ", 4, true)
-	f("zstd", 0, false)
+	f("zstd", 1, true)
+	f("ZSTD, br", 2, true)
+	f("compress", 0, false)
 	f("gzip, compress", 1, false)
 }
