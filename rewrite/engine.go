@@ -220,19 +220,15 @@ const maxPooledScratch = 64 << 10
 // Rewrite repairs the values at r's fields in body, reading national numbers
 // as numbers of country. It never modifies body. A body that is not a JSON
 // object is returned as it is, with Skipped saying why. A nil route changes
-// nothing.
+// nothing. It walks the body (walker.walk), judges each value found
+// (scratch.judge), and builds the result in one allocation
+// (scratch.result).
 func (e *Engine) Rewrite(r *Route, body []byte, country string) Result {
 	if r == nil {
 		return Result{Body: body}
 	}
 	s := scratchPool.Get().(*scratch)
-	defer func() {
-		s.w.data = nil
-		if cap(s.vals)+cap(s.dec) <= maxPooledScratch && cap(s.w.hits) <= 1024 {
-			s.pend = s.pend[:0]
-			scratchPool.Put(s)
-		}
-	}()
+	defer s.release()
 	s.w = walker{data: body, hits: s.w.hits[:0]}
 	if skip := s.w.walk(r.root); skip != SkipNone {
 		return Result{Body: body, Skipped: skip}
@@ -240,9 +236,31 @@ func (e *Engine) Rewrite(r *Route, body []byte, country string) Result {
 	if len(s.w.hits) == 0 {
 		return Result{Body: body}
 	}
+	n := s.judge(&e.pol, body, country)
+	if len(s.pend) == 0 {
+		return Result{Body: body}
+	}
+	return s.result(body, n)
+}
 
+// release returns s to the pool, unless it grew too large to keep.
+func (s *scratch) release() {
+	s.w.data = nil
+	if cap(s.vals)+cap(s.dec) <= maxPooledScratch && cap(s.w.hits) <= 1024 {
+		s.pend = s.pend[:0]
+		scratchPool.Put(s)
+	}
+}
+
+// tally counts what judge found.
+type tally struct{ changes, problems, kept int }
+
+// judge normalises the value of every hit the walk found and keeps, in
+// s.pend, those that are repaired, kept on purpose or a problem (a value
+// already canonical is dropped).
+func (s *scratch) judge(pol *policy, body []byte, country string) tally {
+	var n tally
 	s.vals, s.dec, s.pend = s.vals[:0], s.dec[:0], s.pend[:0]
-	nChanges, nProblems, nKept := 0, 0, 0
 	for i := range s.w.hits {
 		h := &s.w.hits[i]
 		p := pending{h: h}
@@ -263,34 +281,34 @@ func (e *Engine) Rewrite(r *Route, body []byte, country string) Result {
 			p.reason = ReasonNotNumber
 		} else {
 			p.valStart = len(s.vals)
-			s.vals, p.n = normalize(s.vals, &e.pol, h.field.format, p.from, country)
+			s.vals, p.n = normalize(s.vals, pol, h.field.format, p.from, country)
 			p.valEnd = len(s.vals)
 			p.reason = p.n.Reason
 		}
 		if p.n.Keep != keepNone {
-			nKept++
+			n.kept++
 		} else if p.reason != reasonNone {
 			if p.n.Country == "" && !strings.HasPrefix(p.from, "+") {
 				p.n.Country = country
 			}
-			nProblems++
+			n.problems++
 		} else if p.n.Changed || h.number {
-			nChanges++
+			n.changes++
 		} else {
 			continue
 		}
 		p.pathLen = pathLen(h.field, &h.idx)
 		s.pend = append(s.pend, p)
 	}
-	if len(s.pend) == 0 {
-		return Result{Body: body}
-	}
+	return n
+}
 
-	// One allocation holds the new body and every string of the result, so
-	// that a request costs two allocations (this and the Changes slice)
-	// beyond what phonenumbers needs.
+// result builds the Result of s.pend over body. One allocation holds the
+// new body and every string of the result, so that a request costs two
+// allocations (this and the Changes slice) beyond what phonenumbers needs.
+func (s *scratch) result(body []byte, n tally) Result {
 	bodyLen, strLen := len(body), 0
-	if nChanges == 0 {
+	if n.changes == 0 {
 		bodyLen = 0
 	}
 	for i := range s.pend {
@@ -306,8 +324,8 @@ func (e *Engine) Rewrite(r *Route, body []byte, country string) Result {
 	arena := make([]byte, bodyLen, bodyLen+strLen)
 	strs := arena[bodyLen:bodyLen]
 	res := Result{Body: body}
-	if nChanges > 0 {
-		res.Changes = make([]Change, 0, nChanges)
+	if n.changes > 0 {
+		res.Changes = make([]Change, 0, n.changes)
 		out := arena[:0]
 		last := 0
 		for i := range s.pend {
@@ -322,11 +340,11 @@ func (e *Engine) Rewrite(r *Route, body []byte, country string) Result {
 		out = append(out, body[last:]...)
 		res.Body = out[:len(out):len(out)]
 	}
-	if nProblems > 0 {
-		res.Problems = make([]Problem, 0, nProblems)
+	if n.problems > 0 {
+		res.Problems = make([]Problem, 0, n.problems)
 	}
-	if nKept > 0 {
-		res.Kept = make([]Kept, 0, nKept)
+	if n.kept > 0 {
+		res.Kept = make([]Kept, 0, n.kept)
 	}
 	for i := range s.pend {
 		p := &s.pend[i]
