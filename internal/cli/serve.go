@@ -129,7 +129,14 @@ func runServe(args []string, env Env) int {
 		log.Error("a listener stopped", "error", err.Error())
 		return 1
 	}
-	grace := mgr.Current().Config.Server.ShutdownGrace
+	return shutdown(log, srv, admin, tel, mgr.Current().Config.Server.ShutdownGrace)
+}
+
+// shutdown is the end of a shutdown, after drain: the proxy stops
+// accepting and finishes the requests in flight within grace, then the
+// admin server closes and the telemetry is flushed. It returns the exit
+// code: 1 when requests were still in flight at the end of grace.
+func shutdown(log *slog.Logger, srv *proxy.Server, admin *fasthttp.Server, tel *telemetry.Telemetry, grace time.Duration) int {
 	log.Info("closing the listener, finishing requests in flight", "grace", grace.String(), "in_flight", srv.InFlight())
 	sctx, scancel := context.WithTimeout(context.Background(), grace)
 	defer scancel()
@@ -138,7 +145,6 @@ func runServe(args []string, env Env) int {
 		log.Error("shutdown grace period ended with requests still in flight", "in_flight", srv.InFlight(), "error", err.Error())
 		code = 1
 	}
-	cancel()
 	_ = admin.Shutdown()
 	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer fcancel()
