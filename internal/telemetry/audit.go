@@ -41,6 +41,47 @@ func (a *auditWriter) write(traceID trace.TraceID, hasTrace bool, r *Record, now
 	b = append(b, string(r.Outcome)...)
 	b = append(b, `","country":`...)
 	b = appendJSON(b, r.Country)
+	b = r.appendLists(b)
+	// A record with more than limits.max_details changes, problems or kept
+	// values lists that many and counts them all.
+	if n := len(r.Changes); r.listed(n) < n {
+		b = append(b, `,"changes_total":`...)
+		b = strconv.AppendInt(b, int64(n), 10)
+	}
+	if n := len(r.Problems); r.listed(n) < n {
+		b = append(b, `,"problems_total":`...)
+		b = strconv.AppendInt(b, int64(n), 10)
+	}
+	if n := len(r.Kept); r.listed(n) < n {
+		b = append(b, `,"kept_total":`...)
+		b = strconv.AppendInt(b, int64(n), 10)
+	}
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(r.Status), 10)
+	b = append(b, `,"upstream_status":`...)
+	b = strconv.AppendInt(b, int64(r.Upstream), 10)
+	b = append(b, `,"duration_ms":`...)
+	b = strconv.AppendFloat(b, float64(r.Duration.Microseconds())/1000, 'g', -1, 64)
+	// Client identity: each field only when known (docs/AUDIT.md).
+	b = appendField(b, `,"client_id":`, r.Client.ID)
+	b = appendField(b, `,"token_id":`, r.Client.TokenID)
+	b = appendField(b, `,"client_address":`, r.Client.Address)
+	b = appendField(b, `,"user_agent":`, r.Client.UserAgent)
+	if r.Skipped != rewrite.SkipNone {
+		b = append(b, `,"skipped":`...)
+		b = appendJSON(b, r.Skipped.String())
+	}
+	b = append(b, "}\n"...)
+	a.mu.Lock()
+	_, _ = a.w.Write(b)
+	a.mu.Unlock()
+	*bp = b
+	auditBufs.Put(bp)
+}
+
+// appendLists appends the record's changes, problems and kept values, at
+// most limits.max_details of each, their values masked.
+func (r *Record) appendLists(b []byte) []byte {
 	b = append(b, `,"changes":[`...)
 	for i, c := range r.Changes[:r.listed(len(r.Changes))] {
 		if i > 0 {
@@ -87,41 +128,7 @@ func (a *auditWriter) write(traceID trace.TraceID, hasTrace bool, r *Record, now
 		b = append(b, '}')
 	}
 	b = append(b, ']')
-	// A record with more than limits.max_details changes, problems or kept
-	// values lists that many and counts them all.
-	if n := len(r.Changes); r.listed(n) < n {
-		b = append(b, `,"changes_total":`...)
-		b = strconv.AppendInt(b, int64(n), 10)
-	}
-	if n := len(r.Problems); r.listed(n) < n {
-		b = append(b, `,"problems_total":`...)
-		b = strconv.AppendInt(b, int64(n), 10)
-	}
-	if n := len(r.Kept); r.listed(n) < n {
-		b = append(b, `,"kept_total":`...)
-		b = strconv.AppendInt(b, int64(n), 10)
-	}
-	b = append(b, `,"status":`...)
-	b = strconv.AppendInt(b, int64(r.Status), 10)
-	b = append(b, `,"upstream_status":`...)
-	b = strconv.AppendInt(b, int64(r.Upstream), 10)
-	b = append(b, `,"duration_ms":`...)
-	b = strconv.AppendFloat(b, float64(r.Duration.Microseconds())/1000, 'g', -1, 64)
-	// Client identity: each field only when known (docs/AUDIT.md).
-	b = appendField(b, `,"client_id":`, r.Client.ID)
-	b = appendField(b, `,"token_id":`, r.Client.TokenID)
-	b = appendField(b, `,"client_address":`, r.Client.Address)
-	b = appendField(b, `,"user_agent":`, r.Client.UserAgent)
-	if r.Skipped != rewrite.SkipNone {
-		b = append(b, `,"skipped":`...)
-		b = appendJSON(b, r.Skipped.String())
-	}
-	b = append(b, "}\n"...)
-	a.mu.Lock()
-	_, _ = a.w.Write(b)
-	a.mu.Unlock()
-	*bp = b
-	auditBufs.Put(bp)
+	return b
 }
 
 // appendField appends a string field when it is not empty.
