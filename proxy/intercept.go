@@ -334,7 +334,7 @@ func decode(dst *bytebufferpool.ByteBuffer, enc, raw []byte, limit int) error {
 		} else {
 			c, v = v, nil
 		}
-		if c = bytes.Trim(c, " \t"); coding(c) != codingIdentity {
+		if c = trimOWS(c); coding(c) != codingIdentity {
 			codings = append(codings, c)
 		}
 	}

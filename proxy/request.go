@@ -73,8 +73,8 @@ func (s *Server) inspect(in *fasthttp.RequestHeader, st *state, contentLength in
 		return badRequest("method_too_long", "", "the request method is longer than server.max_method_bytes ("+strconv.Itoa(st.maxMethod)+" bytes)")
 	}
 
-	blk, r := readHeaderBlock(in.RawHeaders(), h)
-	if r.status != 0 {
+	var blk headerBlock
+	if r := blk.read(in.RawHeaders(), h); r.status != 0 {
 		return r
 	}
 	if r := blk.framing(); r.status != 0 {
@@ -100,11 +100,10 @@ type headerBlock struct {
 	nCT, nCE, nCL, nTE    int
 }
 
-// readHeaderBlock reads a raw header block line by line, refusing lines
-// that some parsers read differently from others, and fills h with the
-// headers callfix reads (each the first of its name).
-func readHeaderBlock(raw []byte, h *head) (headerBlock, refusal) {
-	var b headerBlock
+// read reads a raw header block line by line, refusing lines that some
+// parsers read differently from others, and fills h with the headers
+// callfix reads (each the first of its name).
+func (b *headerBlock) read(raw []byte, h *head) refusal {
 	var prev []byte // the name of the previous header line
 	for len(raw) > 0 {
 		var line []byte
@@ -120,7 +119,7 @@ func readHeaderBlock(raw []byte, h *head) (headerBlock, refusal) {
 			// RFC 9112 section 2.2: a bare LF is a line ending some parsers
 			// take and others do not; between two of them a request splits
 			// differently. fasthttp takes it inside the block.
-			return b, badRequest("bare_lf", "", "a header line ends in LF without CR: end every line with CRLF")
+			return badRequest("bare_lf", "", "a header line ends in LF without CR: end every line with CRLF")
 		}
 		if len(line) == 0 {
 			break // the blank line ending the block
@@ -129,23 +128,23 @@ func readHeaderBlock(raw []byte, h *head) (headerBlock, refusal) {
 			// RFC 9112 section 5.2: obs-fold. fasthttp joins it into the
 			// previous value, but forwarded raw, " Transfer-Encoding:
 			// chunked" is a header of its own to an upstream that trims.
-			return b, badRequest("obs_fold", tokenOrEmpty(prev), "a header line starts with whitespace (obs-fold, RFC 9112 section 5.2): send each header on one line")
+			return badRequest("obs_fold", tokenOrEmpty(prev), "a header line starts with whitespace (obs-fold, RFC 9112 section 5.2): send each header on one line")
 		}
 		colon := bytes.IndexByte(line, ':')
 		if colon <= 0 {
-			return b, badRequest("malformed_header_line", "", "a header line has no name and colon")
+			return badRequest("malformed_header_line", "", "a header line has no name and colon")
 		}
 		name := line[:colon]
 		if !isTokenName(name) {
 			// RFC 9112 section 5.1: no whitespace in or before a name
 			// ("Transfer-Encoding : chunked").
-			return b, badRequest("invalid_header_name", tokenOrEmpty(bytes.TrimSpace(name)), "a header name holds whitespace or a character a name cannot have (RFC 9112 section 5.1)")
+			return badRequest("invalid_header_name", tokenOrEmpty(bytes.TrimSpace(name)), "a header name holds whitespace or a character a name cannot have (RFC 9112 section 5.1)")
 		}
 		prev = name
-		b.take(h, name, bytes.Trim(line[colon+1:], " \t"))
+		b.take(h, name, trimOWS(line[colon+1:]))
 	}
 	h.headersRead = true
-	return b, refusal{}
+	return refusal{}
 }
 
 // take keeps a header line's value when callfix reads the header.
@@ -476,7 +475,7 @@ func countCodings(v []byte) (int, bool) {
 		} else {
 			c, v = v, nil
 		}
-		switch coding(bytes.Trim(c, " \t")) {
+		switch coding(trimOWS(c)) {
 		case codingIdentity:
 		case codingUnknown:
 			return n, false
