@@ -27,11 +27,11 @@ import (
 func tracing(t testing.TB, opts telemetry.Options) (*telemetry.Telemetry, *tracetest.SpanRecorder) {
 	t.Helper()
 	rec := tracetest.NewSpanRecorder()
-	opts.SpanProcessor = rec
+	opts = telemetry.WithSpanProcessor(opts, rec)
 	opts.SampleRatio = 1
 	tel := newTel(t, opts)
 	if !tel.Tracing() {
-		t.Fatalf("Tracing() = false with a SpanProcessor")
+		t.Fatalf("Tracing() = false with a span processor")
 	}
 	return tel, rec
 }

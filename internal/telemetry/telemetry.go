@@ -78,9 +78,10 @@ type Options struct {
 	// audit.flush_interval and audit.buffer_bytes.
 	AuditFlushInterval time.Duration
 	AuditBufferBytes   int
-	// SpanProcessor, if not nil, receives spans in addition to (or, without
-	// an endpoint, instead of) the OTLP exporter. Tests use it.
-	SpanProcessor sdktrace.SpanProcessor
+	// spanProcessor, if not nil, receives spans in addition to (or, without
+	// an endpoint, instead of) the OTLP exporter: the tests' recorder
+	// (export_test.go), not a production setting.
+	spanProcessor sdktrace.SpanProcessor
 	// MaxClients is how many distinct clients get their own value of the
 	// client label (metrics.max_clients); the rest are "other". 0 labels
 	// every client "other"; callfix serve passes metrics.max_clients,
@@ -169,7 +170,7 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 		return t, nil
 	}
 	ep, configured := exporterEndpoint(opts.Endpoint)
-	if !configured && opts.SpanProcessor == nil {
+	if !configured && opts.spanProcessor == nil {
 		return t, nil // no exporter: spans are never even built
 	}
 
@@ -206,8 +207,8 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 			sdktrace.WithMaxQueueSize(4096), sdktrace.WithMaxExportBatchSize(512),
 			sdktrace.WithBatchTimeout(2*time.Second), sdktrace.WithExportTimeout(10*time.Second)))
 	}
-	if opts.SpanProcessor != nil {
-		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(opts.SpanProcessor))
+	if opts.spanProcessor != nil {
+		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(opts.spanProcessor))
 	}
 	t.tp = sdktrace.NewTracerProvider(tpOpts...)
 	t.tracer = t.tp.Tracer("github.com/callfix/callfix")
