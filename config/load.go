@@ -114,6 +114,7 @@ func Load(opts Options) (*Loaded, error) {
 	cfg := Defaults()
 	names, values := decode(k, &cfg)
 	values = append(values, nothings(file, src, values)...)
+	names = append(names, hiddenSections(file, "", slices.Concat(names, values))...)
 	for i := range names {
 		names[i].Source, names[i].From = SourceFile, path
 	}
@@ -169,6 +170,33 @@ func nothings(file map[string]any, src map[string]Source, values Problems) Probl
 		}
 	}
 	return out
+}
+
+// hiddenSections returns a problem for each section of the file written as
+// something other than a map that a later layer's values hid: with
+// upstream: 5 in the file and CALLFIX_UPSTREAM_API set, the merged layers
+// hold a map there and the decoder never sees the 5. found are the
+// problems already found, so that none is said twice.
+func hiddenSections(file map[string]any, prefix string, found Problems) Problems {
+	var out Problems
+	for name, v := range file {
+		full := prefix + name
+		if !isSection(full) || v == nil {
+			continue
+		}
+		if sub, ok := v.(map[string]any); ok {
+			out = append(out, hiddenSections(sub, full+".", found)...)
+		} else if !found.mentions(full) {
+			out = append(out, Problem{Key: full, Source: SourceFile, Message: fmt.Sprintf("is %s: expected a map of settings", describe(v))})
+		}
+	}
+	slices.SortFunc(out, func(a, b Problem) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
+
+// isSection reports whether name is a section of keys, such as upstream.
+func isSection(name string) bool {
+	return slices.ContainsFunc(keyList, func(k Key) bool { return strings.HasPrefix(k.Name, name+".") })
 }
 
 // fromEnv returns the values of the CALLFIX_* variables by key name, and

@@ -643,3 +643,23 @@ func TestValidate_DefaultsAreValidAndUnchanged(t *testing.T) {
 		t.Errorf("Validate changed its input:\n%s", lineDiff(want, got))
 	}
 }
+
+// A section of the file written as something other than a map is a
+// problem even when a variable or flag sets a key inside it: the merged
+// layers then hold a map there, and the file's mistake must not vanish.
+func TestLoad_SectionNotAMap_ReportedEvenWhenALaterLayerSetsAKeyInIt(t *testing.T) {
+	path := writeConfig(t, "upstream: 5\nlimits: [1]\nserver:\n  shutdown_delay: 1s\n")
+	want := []string{
+		"limits (in " + path + "): is a list: expected a map of settings",
+		"upstream (in " + path + "): is 5: expected a map of settings",
+	}
+	for _, opts := range []config.Options{
+		{File: path},
+		{File: path, Env: []string{"CALLFIX_UPSTREAM_API=https://api.mypurecloud.de", "CALLFIX_LIMITS_MAX_BODY_BYTES=2MiB"}},
+		{File: path, Flags: map[string]string{"upstream.api": "https://api.mypurecloud.de", "limits.max_details": "5"}},
+	} {
+		if got := loadProblems(t, opts); !slices.Equal(got, want) {
+			t.Errorf("%+v: problems = %q, want %q", opts, got, want)
+		}
+	}
+}
