@@ -2,7 +2,6 @@ package proxy_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
 	"regexp"
@@ -10,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/callfix/callfix/internal/testsupport/upstreamtest"
+	"github.com/callfix/callfix/proxy"
 )
 
 // tokenLogin answers a token exchange with access token AT-<n> for the
@@ -77,23 +77,26 @@ func TestTokenExchange_LearnsTheClient(t *testing.T) {
 // An answer the login host compressed (SDKs send Accept-Encoding) is
 // learnt too, and reaches the client as it was sent.
 func TestTokenExchange_CompressedAnswer(t *testing.T) {
-	r := startOtelRig(t, map[string]string{"mode": "audit"}, "")
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	zw.Write([]byte(`{"access_token":"AT-gz","token_type":"bearer","expires_in":3600}`))
-	zw.Close()
-	r.rig.login.SetHandler(func(*upstreamtest.Request) upstreamtest.Response {
-		return upstreamtest.Response{Status: 200, Header: []upstreamtest.Header{{Name: "Content-Type", Value: "application/json"}, {Name: "Content-Encoding", Value: "gzip"}}, Body: gz.Bytes()}
-	})
-	resp := r.rig.do(request("POST", "/oauth/token", []byte("grant_type=client_credentials&client_id=gz-client"),
-		"Content-Type: application/x-www-form-urlencoded", "Accept-Encoding: gzip"))
-	if resp.Status != 200 || !bytes.Equal(resp.Body, gz.Bytes()) {
-		t.Fatalf("the client got %d and %d bytes, want 200 and the compressed answer", resp.Status, len(resp.Body))
+	f := func(coding string, encode func([]byte) []byte) {
+		t.Helper()
+		r := startOtelRig(t, map[string]string{"mode": "audit"}, "")
+		answer := encode([]byte(`{"access_token":"AT-` + coding + `","token_type":"bearer","expires_in":3600}`))
+		r.rig.login.SetHandler(func(*upstreamtest.Request) upstreamtest.Response {
+			return upstreamtest.Response{Status: 200, Header: []upstreamtest.Header{{Name: "Content-Type", Value: "application/json"}, {Name: "Content-Encoding", Value: coding}}, Body: answer}
+		})
+		resp := r.rig.do(request("POST", "/oauth/token", []byte("grant_type=client_credentials&client_id="+coding+"-client"),
+			"Content-Type: application/x-www-form-urlencoded", "Accept-Encoding: "+coding))
+		if resp.Status != 200 || !bytes.Equal(resp.Body, answer) {
+			t.Fatalf("%s: the client got %d and %d bytes, want 200 and the compressed answer", coding, resp.Status, len(resp.Body))
+		}
+		r.rig.do(callWithToken("AT-" + coding))
+		if got := r.auditRecord(t, 1)["client_id"]; got != coding+"-client" {
+			t.Errorf("%s: client_id = %v, want %s-client", coding, got, coding)
+		}
 	}
-	r.rig.do(callWithToken("AT-gz"))
-	if got := r.auditRecord(t, 1)["client_id"]; got != "gz-client" {
-		t.Errorf("client_id = %v, want gz-client", got)
-	}
+	f("gzip", proxy.Gzipped)
+	f("br", proxy.Brotlied)
+	f("zstd", proxy.Zstded)
 }
 
 // A token whose exchange this replica did not see, or that Genesys
