@@ -180,10 +180,10 @@ func nothings(file map[string]any, src map[string]Source, values Problems) Probl
 func hiddenSections(file map[string]any, prefix string, found Problems) Problems {
 	var out Problems
 	for name, v := range file {
-		full := prefix + name
-		if !isSection(full) || v == nil {
+		if v == nil || !isSection(prefix, name) {
 			continue
 		}
+		full := prefix + name
 		if sub, ok := v.(map[string]any); ok {
 			out = append(out, hiddenSections(sub, full+".", found)...)
 		} else if !found.mentions(full) {
@@ -194,9 +194,17 @@ func hiddenSections(file map[string]any, prefix string, found Problems) Problems
 	return out
 }
 
-// isSection reports whether name is a section of keys, such as upstream.
-func isSection(name string) bool {
-	return slices.ContainsFunc(keyList, func(k Key) bool { return strings.HasPrefix(k.Name, name+".") })
+// isSection reports whether prefix+name is a section of keys, such as
+// upstream (prefix "", name "upstream").
+func isSection(prefix, name string) bool {
+	for i := range keyList {
+		if rest, ok := strings.CutPrefix(keyList[i].Name, prefix); ok {
+			if rest, ok = strings.CutPrefix(rest, name); ok && strings.HasPrefix(rest, ".") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // fromEnv returns the values of the CALLFIX_* variables by key name, and
