@@ -227,7 +227,12 @@ func exporterEndpoint(configured string) (endpoint, bool) {
 		exact bool
 	}{{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", true}, {"OTEL_EXPORTER_OTLP_ENDPOINT", false}} {
 		if s := strings.TrimSpace(os.Getenv(v.name)); s != "" {
-			return endpoint{url: s, exact: v.exact, give: !strings.Contains(s, "://")}, true
+			// The exporter cannot parse host:port, and would append
+			// /v1/traces to a base endpoint that already ends in it (a
+			// common way to write it, which callfix has always taken):
+			// callfix hands both over itself.
+			give := !strings.Contains(s, "://") || !v.exact && strings.HasSuffix(strings.TrimSuffix(s, "/"), "/v1/traces")
+			return endpoint{url: s, exact: v.exact, give: give}, true
 		}
 	}
 	return endpoint{}, false

@@ -358,6 +358,27 @@ func TestTelemetry_BaseEndpointWithAPath_GetsV1TracesAppended(t *testing.T) {
 	}
 }
 
+// A base endpoint written with the path already (…:4318/v1/traces) is
+// taken as meant, as callfix always took it: the exporter alone would
+// send to /v1/traces/v1/traces, and the collector would refuse every span.
+func TestTelemetry_BaseEndpointEndingInV1Traces_NotDoubled(t *testing.T) {
+	for _, suffix := range []string{"/v1/traces"} {
+		r := otlptest.Start(t)
+		setOTEL(t, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": r.URL + suffix})
+		tel := newTel(t, telemetry.Options{SampleRatio: 1})
+		tel.RecordRewriteSpan(context.Background(), sampleRecord())
+		shutdown(t, tel, 5*time.Second)
+		if _, ok := r.WaitSpans(1, 2*time.Second); !ok {
+			t.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT=%s%s: no span arrived; the collector refused %+v", r.URL, suffix, r.Refusals())
+		}
+		for _, ex := range r.Exports() {
+			if ex.Path != "/v1/traces" {
+				t.Errorf("%s: export went to %s, want /v1/traces", suffix, ex.Path)
+			}
+		}
+	}
+}
+
 func TestTelemetry_Protocols(t *testing.T) {
 	addr := closedAddr(t)
 	f := func(name string, opts telemetry.Options, vars map[string]string) {
