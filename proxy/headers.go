@@ -239,7 +239,7 @@ func (it *headerIter) next() bool {
 		if colon <= 0 {
 			continue
 		}
-		it.key = trimOWS(line[:colon])
+		it.key = trimRightOWS(line[:colon])
 		it.value = trimOWS(line[colon+1:])
 		return true
 	}
@@ -275,6 +275,13 @@ func trimOWS(v []byte) []byte {
 	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
 		v = v[1:]
 	}
+	return trimRightOWS(v)
+}
+
+// trimRightOWS removes SP and HTAB from the end of v. A header name is
+// trimmed on the right only: a line that starts with whitespace is an
+// obs-fold, not a header of that name.
+func trimRightOWS(v []byte) []byte {
 	for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
 		v = v[:len(v)-1]
 	}

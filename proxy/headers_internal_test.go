@@ -117,3 +117,23 @@ func TestConnectionTokens_ManyNames(t *testing.T) {
 		t.Errorf("has a name the header does not list")
 	}
 }
+
+// Values lose their optional whitespace at both ends; names only at the
+// end, so that a folded line (" X-Request-Id: abc") is never read as the
+// header it spells.
+func TestHeaderIter_TrimsValuesBothEnds_NamesOnTheRight(t *testing.T) {
+	it := headerIter{raw: []byte("A \t:  1 \t\r\n X-Request-Id: abc\r\nB:\t\r\n\r\n")}
+	var got []string
+	for it.next() {
+		got = append(got, "["+string(it.key)+"]=["+string(it.value)+"]")
+	}
+	want := []string{"[A]=[1]", "[ X-Request-Id]=[abc]", "[B]=[]"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("headers = %q, want %q", got, want)
+	}
+	for in, want := range map[string]string{"": "", " \t": "", "\ta b ": "a b", "x": "x"} {
+		if got := string(trimOWS([]byte(in))); got != want {
+			t.Errorf("trimOWS(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
