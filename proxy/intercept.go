@@ -33,7 +33,6 @@ const (
 // record makes the request's Record from it, in one place.
 type interception struct {
 	start time.Time
-	label telemetry.Upstream // the upstream's metric labels
 	who   who
 	// origin says where who.country came from, once the body was read.
 	origin                   string
@@ -67,7 +66,7 @@ type who struct {
 // span, the callfix.rewrite span, a client span for the upstream call,
 // metrics, the audit record, and tells the Observer.
 func (s *Server) intercept(ctx *fasthttp.RequestCtx, st *state, h *head, ref refusal) {
-	x := interception{start: time.Now(), who: who{mode: st.snap.Mode, country: st.snap.Country}, label: s.tel.Upstream(h.up.name)}
+	x := interception{start: time.Now(), who: who{mode: st.snap.Mode, country: st.snap.Country}}
 	sctx := context.Background()
 	var server trace.Span
 	if s.tel.Tracing() {
@@ -256,7 +255,7 @@ func (x *interception) record(st *state, h *head, id string, status int) Record 
 		Client: x.who.client, Outcome: x.outcome, Status: status, Upstream: x.upstream,
 		Changes: x.res.Changes, Problems: x.res.Problems, Kept: x.res.Kept, Skipped: x.res.Skipped,
 		Start: x.start, RewriteStart: x.rewriteStart, RewriteEnd: x.rewriteEnd, UpstreamDur: x.upstreamDur,
-		Mask: st.masker, MaxListed: st.maxDetails, UpstreamLabel: x.label}
+		Mask: st.masker, MaxListed: st.maxDetails, UpstreamLabel: h.up.label}
 	if !x.failed.IsZero() && x.rewriteEnd.IsZero() {
 		// Refused before the engine ran: the rewrite spans the refusal.
 		rec.Outcome = rewrite.OutcomeRejected
@@ -329,12 +328,7 @@ func decode(dst *bytebufferpool.ByteBuffer, enc, raw []byte, limit int) error {
 	codings := list[:0]
 	for v := enc; len(v) > 0; {
 		var c []byte
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			c, v = v[:i], v[i+1:]
-		} else {
-			c, v = v, nil
-		}
-		if c = trimOWS(c); coding(c) != codingIdentity {
+		if c, v = nextListItem(v); coding(c) != codingIdentity {
 			codings = append(codings, c)
 		}
 	}

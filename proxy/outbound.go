@@ -36,7 +36,7 @@ func (s *Server) passOn(ctx *fasthttp.RequestCtx, st *state, h *head, body []byt
 	}
 	start := time.Now()
 	status := s.send(ctx, h, &o)
-	s.tel.Passthrough(s.tel.Upstream(h.up.name), status, time.Since(start))
+	s.tel.Passthrough(h.up.label, status, time.Since(start))
 	return status
 }
 

@@ -158,7 +158,7 @@ func newServer(opts Options, dial func(addr string) (net.Conn, error)) (*Server,
 // stays. Calls must not overlap: the manager makes them one reload at a
 // time.
 func (s *Server) Apply(snap *config.Snapshot) error {
-	st, err := newState(snap, s.state.Load(), s.dial)
+	st, err := newState(snap, s.state.Load(), s.tel, s.dial)
 	if err != nil {
 		return err
 	}
@@ -187,17 +187,17 @@ func (s *Server) logCountry(snap *config.Snapshot) {
 // handler; larger bodies stream through with bounded memory.
 const streamThreshold = 64 << 10
 
-func newState(snap *config.Snapshot, prev *state, dial func(string) (net.Conn, error)) (*state, error) {
+func newState(snap *config.Snapshot, prev *state, tel *telemetry.Telemetry, dial func(string) (net.Conn, error)) (*state, error) {
 	c := &snap.Config
 	var pa, pl *upstream
 	if prev != nil {
 		pa, pl = prev.api, prev.login
 	}
-	api, err := newUpstream("api", snap.API, c, pa, dial)
+	api, err := newUpstream("api", tel.Upstream("api"), snap.API, c, pa, dial)
 	if err != nil {
 		return nil, err
 	}
-	login, err := newUpstream("login", snap.Login, c, pl, dial)
+	login, err := newUpstream("login", tel.Upstream("login"), snap.Login, c, pl, dial)
 	if err != nil {
 		return nil, err
 	}

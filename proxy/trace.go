@@ -106,7 +106,7 @@ func (s *Server) tracedPassthrough(ctx *fasthttp.RequestCtx, h *head, o *outboun
 	start := time.Now()
 	status := s.send(ctx, h, o)
 	endWithStatus(client, status)
-	s.tel.Passthrough(s.tel.Upstream(h.up.name), status, time.Since(start))
+	s.tel.Passthrough(h.up.label, status, time.Since(start))
 	endWithStatus(server, ctx.Response.StatusCode())
 	return status
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp/fasthttputil"
 
 	"github.com/callfix/callfix/config"
+	"github.com/callfix/callfix/internal/telemetry"
 	"github.com/callfix/callfix/internal/testsupport/upstreamtest"
 )
 
@@ -35,7 +36,7 @@ func callfixClient(t *testing.T, rawURL string, timeout time.Duration, dial func
 	if err != nil {
 		t.Fatal(err)
 	}
-	up, err := newUpstream("api", u, &c, nil, dial)
+	up, err := newUpstream("api", telemetry.Upstream{}, u, &c, nil, dial)
 	if err != nil {
 		t.Fatal(err)
 	}

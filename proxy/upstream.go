@@ -13,11 +13,13 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/callfix/callfix/config"
+	"github.com/callfix/callfix/internal/telemetry"
 )
 
 // upstream is one host callfix forwards to, with its connection pool.
 type upstream struct {
-	name   string // "api" or "login", for logs and metrics
+	name   string             // "api" or "login", for logs and metrics
+	label  telemetry.Upstream // its metric labels, built once
 	scheme string
 	host   []byte // the Host header value: host[:port] as in the URL
 	client *fasthttp.HostClient
@@ -33,7 +35,7 @@ type upstreamKey struct {
 	Dial, Timeout, Idle time.Duration
 }
 
-func newUpstream(name string, u *url.URL, c *config.Config, prev *upstream, dial func(string) (net.Conn, error)) (*upstream, error) {
+func newUpstream(name string, label telemetry.Upstream, u *url.URL, c *config.Config, prev *upstream, dial func(string) (net.Conn, error)) (*upstream, error) {
 	key := upstreamKey{URL: u.String(), CAFile: c.Upstream.CAFile, ServerName: c.Upstream.ServerName,
 		MaxConns: c.Upstream.MaxConns, Dial: c.Upstream.DialTimeout, Timeout: c.Upstream.Timeout,
 		Idle: c.Upstream.IdleTimeout}
@@ -48,7 +50,7 @@ func newUpstream(name string, u *url.URL, c *config.Config, prev *upstream, dial
 			addr = net.JoinHostPort(u.Hostname(), "80")
 		}
 	}
-	up := &upstream{name: name, scheme: u.Scheme, host: []byte(u.Host), key: key}
+	up := &upstream{name: name, label: label, scheme: u.Scheme, host: []byte(u.Host), key: key}
 	var tc *tls.Config
 	if u.Scheme == "https" {
 		// ClientSessionCache: a replaced pooled connection resumes its TLS

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -115,10 +114,9 @@ type Telemetry struct {
 	// through, by status class: passing an existing slice to a variadic
 	// call allocates nothing.
 	passSets [6][]metric.AddOption
-	// upstreams are the label handles by upstream name (Upstream), a map
-	// replaced whole when a name is added, so that a look-up takes no lock.
-	upstreams atomic.Pointer[map[string]Upstream]
+	// upstreams are the label handles by upstream name (Upstream).
 	upMu      sync.Mutex
+	upstreams map[string]Upstream
 	optCache  sync.Map // labelKey → []metric.AddOption
 	clients   clientLabels
 }
@@ -447,33 +445,23 @@ type Upstream struct {
 
 // Upstream returns the handle of the upstream called name (the caller's
 // own, bounded, set of names: callfix has api and login). The first call
-// for a name builds it; later ones look it up without a lock and allocate
-// nothing, so a caller may ask per request or keep the handle.
+// for a name builds it, later ones return the same handle; a caller keeps
+// it (the proxy on each upstream it builds), so no request looks it up.
 func (t *Telemetry) Upstream(name string) Upstream {
-	if m := t.upstreams.Load(); m != nil {
-		if u, ok := (*m)[name]; ok {
-			return u
-		}
-	}
 	t.upMu.Lock()
 	defer t.upMu.Unlock()
-	old := t.upstreams.Load()
-	if old != nil {
-		if u, ok := (*old)[name]; ok {
-			return u
-		}
+	if u, ok := t.upstreams[name]; ok {
+		return u
 	}
 	u := Upstream{dur: new([6][]metric.RecordOption)}
 	for c := range u.dur {
 		u.dur[c] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(
 			attribute.String("upstream", name), attribute.String("status_class", statusClass(c*100))))}
 	}
-	m := make(map[string]Upstream, 1)
-	if old != nil {
-		maps.Copy(m, *old)
+	if t.upstreams == nil {
+		t.upstreams = map[string]Upstream{}
 	}
-	m[name] = u
-	t.upstreams.Store(&m)
+	t.upstreams[name] = u
 	return u
 }
 
