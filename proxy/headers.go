@@ -63,13 +63,7 @@ type connectionTokens struct {
 func (c *connectionTokens) add(value []byte) {
 	for len(value) > 0 {
 		var tok []byte
-		if i := bytes.IndexByte(value, ','); i >= 0 {
-			tok, value = value[:i], value[i+1:]
-		} else {
-			tok, value = value, nil
-		}
-		tok = bytes.TrimSpace(tok)
-		if len(tok) == 0 {
+		if tok, value = nextListItem(value); len(tok) == 0 {
 			continue
 		}
 		if c.n < len(c.list) {
@@ -266,6 +260,16 @@ func isToken(v []byte) bool {
 		}
 	}
 	return true
+}
+
+// nextListItem splits the first element off a comma-separated header list
+// (RFC 9110 section 5.6.1), without its optional whitespace; an empty
+// element comes back empty.
+func nextListItem(v []byte) (item, rest []byte) {
+	if i := bytes.IndexByte(v, ','); i >= 0 {
+		return trimOWS(v[:i]), v[i+1:]
+	}
+	return trimOWS(v), nil
 }
 
 // trimOWS removes optional whitespace (SP and HTAB, RFC 9110 section

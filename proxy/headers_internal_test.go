@@ -137,3 +137,17 @@ func TestHeaderIter_TrimsValuesBothEnds_NamesOnTheRight(t *testing.T) {
 		}
 	}
 }
+
+// A header list splits at commas, each element without its optional
+// whitespace, empty elements kept empty (RFC 9110 section 5.6.1).
+func TestNextListItem(t *testing.T) {
+	var got []string
+	for v := []byte(" gzip ,\t, br,identity ,"); len(v) > 0; {
+		var item []byte
+		item, v = nextListItem(v)
+		got = append(got, "["+string(item)+"]")
+	}
+	if want := "[gzip] [] [br] [identity]"; strings.Join(got, " ") != want {
+		t.Errorf("items = %s, want %s", strings.Join(got, " "), want)
+	}
+}

@@ -470,12 +470,8 @@ func countCodings(v []byte) (int, bool) {
 	n := 0
 	for len(v) > 0 {
 		var c []byte
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			c, v = v[:i], v[i+1:]
-		} else {
-			c, v = v, nil
-		}
-		switch coding(trimOWS(c)) {
+		c, v = nextListItem(v)
+		switch coding(c) {
 		case codingIdentity:
 		case codingUnknown:
 			return n, false
