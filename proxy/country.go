@@ -16,6 +16,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/callfix/callfix/internal/telemetry"
@@ -199,9 +200,9 @@ func (s *Server) lookupCountry(sctx context.Context, st *state, auth []byte) (st
 	if s.tel.Tracing() {
 		var cctx context.Context
 		cctx, span = s.tel.Tracer().Start(sctx, "GET", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
-			attribute.String("http.request.method", "GET"),
-			attribute.String("server.address", string(st.api.host)),
-			attribute.String("url.path", orgPath),
+			semconv.HTTPRequestMethodGet,
+			semconv.ServerAddress(string(st.api.host)),
+			semconv.URLPath(orgPath),
 			attribute.String("callfix.upstream", st.api.name),
 		))
 		h := &traceHeaders{}
