@@ -28,19 +28,19 @@ func (a *auditWriter) write(traceID trace.TraceID, hasTrace bool, r *Record, now
 	b = append(b, `{"time":"`...)
 	b = now.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","level":"INFO","msg":"callfix.audit","request_id":`...)
-	b = appendJSON(b, r.RequestID)
+	b = rewrite.AppendJSONString(b, r.RequestID)
 	b = append(b, `,"trace_id":"`...)
 	if hasTrace {
 		b = append(b, traceID.String()...)
 	}
 	b = append(b, `","route":`...)
-	b = appendJSON(b, r.Route)
+	b = rewrite.AppendJSONString(b, r.Route)
 	b = append(b, `,"mode":"`...)
 	b = append(b, r.Mode.String()...)
 	b = append(b, `","outcome":"`...)
 	b = append(b, string(r.Outcome)...)
 	b = append(b, `","country":`...)
-	b = appendJSON(b, r.Country)
+	b = rewrite.AppendJSONString(b, r.Country)
 	b = r.appendLists(b)
 	// A record with more than limits.max_details changes, problems or kept
 	// values lists that many and counts them all.
@@ -69,7 +69,7 @@ func (a *auditWriter) write(traceID trace.TraceID, hasTrace bool, r *Record, now
 	b = appendField(b, `,"user_agent":`, r.Client.UserAgent)
 	if r.Skipped != rewrite.SkipNone {
 		b = append(b, `,"skipped":`...)
-		b = appendJSON(b, r.Skipped.String())
+		b = rewrite.AppendJSONString(b, r.Skipped.String())
 	}
 	b = append(b, "}\n"...)
 	a.mu.Lock()
@@ -88,15 +88,15 @@ func (r *Record) appendLists(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"country":`...)
-		b = appendJSON(b, c.Country)
+		b = rewrite.AppendJSONString(b, c.Country)
 		b = append(b, `,"field":`...)
-		b = appendJSON(b, c.Path)
+		b = rewrite.AppendJSONString(b, c.Path)
 		b = append(b, `,"from":`...)
-		b = appendJSON(b, r.Mask.Mask(c.From))
+		b = rewrite.AppendJSONString(b, r.Mask.Mask(c.From))
 		b = append(b, `,"kind":"`...)
 		b = append(b, c.Kind.String()...)
 		b = append(b, `","to":`...)
-		b = appendJSON(b, r.Mask.Mask(c.To))
+		b = rewrite.AppendJSONString(b, r.Mask.Mask(c.To))
 		b = append(b, '}')
 	}
 	b = append(b, `],"problems":[`...)
@@ -105,13 +105,13 @@ func (r *Record) appendLists(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"field":`...)
-		b = appendJSON(b, p.Path)
+		b = rewrite.AppendJSONString(b, p.Path)
 		b = append(b, `,"message":`...)
-		b = appendJSON(b, p.MessageFrom(r.CountryOrigin))
+		b = rewrite.AppendJSONString(b, p.MessageFrom(r.CountryOrigin))
 		b = append(b, `,"reason":"`...)
 		b = append(b, p.Reason.Code()...)
 		b = append(b, `","value":`...)
-		b = appendJSON(b, r.Mask.Mask(p.Value))
+		b = rewrite.AppendJSONString(b, r.Mask.Mask(p.Value))
 		b = append(b, '}')
 	}
 	b = append(b, `],"kept":[`...)
@@ -120,11 +120,11 @@ func (r *Record) appendLists(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"field":`...)
-		b = appendJSON(b, k.Path)
+		b = rewrite.AppendJSONString(b, k.Path)
 		b = append(b, `,"reason":"`...)
 		b = append(b, k.Reason.Code()...)
 		b = append(b, `","value":`...)
-		b = appendJSON(b, r.Mask.Mask(k.Value))
+		b = rewrite.AppendJSONString(b, r.Mask.Mask(k.Value))
 		b = append(b, '}')
 	}
 	b = append(b, ']')
@@ -136,9 +136,5 @@ func appendField(b []byte, key, v string) []byte {
 	if v == "" {
 		return b
 	}
-	return appendJSON(append(b, key...), v)
+	return rewrite.AppendJSONString(append(b, key...), v)
 }
-
-// appendJSON appends s as a JSON string, as slog's JSON handler writes it
-// (rewrite.AppendJSONString: the one escaper of the repository).
-func appendJSON(b []byte, s string) []byte { return rewrite.AppendJSONString(b, s) }
