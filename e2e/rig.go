@@ -59,9 +59,6 @@ func (in *Instance) Log() string { return in.log.String() }
 // Running reports whether the callfix process has not exited.
 func (in *Instance) Running() bool { return in.srv.Running() }
 
-// Pid is the callfix process's id.
-func (in *Instance) Pid() int { return in.cmd.Process.Pid }
-
 // Rig is a set of callfix instances and the control endpoint.
 type Rig struct {
 	Instances []*Instance

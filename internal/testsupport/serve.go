@@ -108,10 +108,6 @@ func (s *Serve) Running() bool {
 	}
 }
 
-// ExitCode is the exit code once Exited is closed: -1 when the process
-// did not exit by itself (killed by a signal) or could not be waited for.
-func (s *Serve) ExitCode() int { <-s.exited; return s.code }
-
 // Err is what waiting for the process returned, once Exited is closed.
 func (s *Serve) Err() error { <-s.exited; return s.err }
 
