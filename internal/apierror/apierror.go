@@ -44,22 +44,11 @@ func New(status int, code, message, contextID string) Body {
 		MessageParams: map[string]string{}, ContextID: contextID, Details: []Detail{}, Errors: []Body{}}
 }
 
-// DefaultMaxDetails is limits.max_details's default: the most problems
-// InvalidAddress lists.
-const DefaultMaxDetails = 20
-
-// InvalidAddress returns the 400 body for addresses callfix cannot repair in
-// enforce mode: the message names each field and why, with its value passed
-// through mask (which may return "" to omit it). It lists at most
-// DefaultMaxDetails problems and does not say where the country came from;
-// see InvalidAddressFrom.
-func InvalidAddress(problems []rewrite.Problem, mask func(string) string, contextID string) Body {
-	return InvalidAddressFrom(problems, "", DefaultMaxDetails, mask, contextID)
-}
-
-// InvalidAddressFrom is InvalidAddress whose messages for numbers that are
-// not valid in the country they were read in also say where that country
-// came from: origin, such as "sent in X-Callfix-Country" or "the default
+// InvalidAddressFrom returns the 400 body for addresses callfix cannot
+// repair in enforce mode: the message names each field and why, with its
+// value passed through mask (which may return "" to omit it). Its messages
+// for numbers that are not valid in the country they were read in also say
+// where that country came from: origin, such as "sent in X-Callfix-Country" or "the default
 // country of region eu-west-1; set `country` or send `X-Callfix-Country`"
 // (rewrite.Problem.MessageFrom). It lists at most max problems (in details
 // and in the message, which then says how many more there are; a negative

@@ -33,7 +33,7 @@ func TestInvalidAddress_NamesFieldsAndMasksValues(t *testing.T) {
 		{Path: "phoneNumber", Value: "5551234", Reason: rewrite.ReasonLocalOnly, Country: "US"},
 		{Path: "participants[1].address", Value: "abc<&>", Reason: rewrite.ReasonCharacters},
 	}
-	b := InvalidAddress(probs, func(string) string { return "MASKED" }, "ctx")
+	b := InvalidAddressFrom(probs, "", -1, func(string) string { return "MASKED" }, "ctx")
 	js := string(b.JSON())
 	if strings.Contains(js, "5551234") || strings.Contains(js, "abc") {
 		t.Errorf("body leaks a value: %s", js)
@@ -109,7 +109,7 @@ func TestInvalidAddressFrom_NamesTheCountrysOrigin(t *testing.T) {
 		{Path: "callerId", Value: "5551234", Reason: rewrite.ReasonLocalOnly, Country: "IE"},
 	}
 	origin := "the default country of region eu-west-1; set `country` or send `X-Callfix-Country`"
-	b := InvalidAddressFrom(probs, origin, DefaultMaxDetails, func(string) string { return "" }, "ctx")
+	b := InvalidAddressFrom(probs, origin, 20, func(string) string { return "" }, "ctx")
 	want := "callfix cannot repair 2 addresses: phoneNumber is not a valid number in IE (read in IE, " + origin + "); callerId is a local number without its area code (read as a number of IE)"
 	if b.Message != want {
 		t.Errorf("message = %q\nwant      %q", b.Message, want)
@@ -120,8 +120,8 @@ func TestInvalidAddressFrom_NamesTheCountrysOrigin(t *testing.T) {
 	if b.MessageParams["problems"] != strings.TrimPrefix(want, "callfix cannot repair 2 addresses: ") {
 		t.Errorf("messageParams = %v", b.MessageParams)
 	}
-	if old := InvalidAddress(probs[:1], func(string) string { return "" }, "ctx"); old.Message != "callfix cannot repair 1 address: phoneNumber is not a valid number in IE (read in IE)" {
-		t.Errorf("InvalidAddress message = %q", old.Message)
+	if old := InvalidAddressFrom(probs[:1], "", -1, func(string) string { return "" }, "ctx"); old.Message != "callfix cannot repair 1 address: phoneNumber is not a valid number in IE (read in IE)" {
+		t.Errorf("message without an origin = %q", old.Message)
 	}
 }
 
@@ -147,10 +147,7 @@ func TestInvalidAddressFrom_ListsAtMostMax(t *testing.T) {
 	}
 	f(2, 2, 2, "")
 	f(3, 2, 2, "and 1 more")
-	f(25, DefaultMaxDetails, 20, "and 5 more")
-	if got := len(InvalidAddress(make([]rewrite.Problem, 30), func(string) string { return "" }, "c").Details); got != DefaultMaxDetails {
-		t.Errorf("InvalidAddress lists %d, want DefaultMaxDetails", got)
-	}
+	f(25, 20, 20, "and 5 more") // limits.max_details's default
 }
 
 // The enforce-mode answer to a body callfix cannot read says why.
