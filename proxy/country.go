@@ -143,13 +143,6 @@ func (c *countryCache) finish(k tokenHash, f *countryFlight, country string, max
 	close(f.done)
 }
 
-// len returns the number of tokens cached.
-func (c *countryCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.entries)
-}
-
 // learnCountry returns the country of the organisation whose bearer token
 // is in auth (the Authorization header's value), from the cache or by a
 // lookup; ok is false when the lookup failed.

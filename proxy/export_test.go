@@ -21,3 +21,19 @@ var (
 	Brotlied = brotlied
 	Zstded   = zstded
 )
+
+// len returns the number of tokens cached (the tests' view of the bound
+// country_lookup.max_entries).
+func (c *countryCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}
+
+// len returns the number of tokens mapped (the tests' view of the bound
+// identity.max_tokens).
+func (t *tokenMap) len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.m)
+}

@@ -132,12 +132,6 @@ func (t *tokenMap) lookup(k tokenKey) (string, bool) {
 	return e.client, ok
 }
 
-func (t *tokenMap) len() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.m)
-}
-
 var (
 	hdrAuthorization = []byte("Authorization")
 	hdrUserAgent     = []byte("User-Agent")
